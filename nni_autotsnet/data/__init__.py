@@ -1,0 +1,1 @@
+"""PyAV video data: datasets, clip samplers, transforms and the synthetic temporal benchmark."""

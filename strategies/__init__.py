@@ -1,0 +1,1 @@
+"""PARSEC and other search strategies for NNI 3.0 model spaces."""
