@@ -1,0 +1,78 @@
+"""PARSEC's FLOPs cost term ``beta * log C(alpha)`` (supplement eq. 2-3, NOTES erratum).
+
+``cost(A) = max(0, F(A)/T_max - 1) + max(0, 1 - F(A)/T_min)``: zero inside the window
+``[T_min, T_max]`` (GFLOPs per view), growing linearly outside it. ``C(alpha) = E[cost(A)]`` is
+estimated from the K architectures sampled for the data term, and its gradient
+``grad log C = grad C / C`` with the score function and a leave-one-out baseline.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Sequence
+
+import torch
+
+__all__ = ['FlopsWindowCost', 'CostEstimate']
+
+
+class CostEstimate(NamedTuple):
+    """What one step of the cost term produced."""
+
+    costs: torch.Tensor         #: ``cost(A_k)`` of each sample, shape ``[K]``
+    value: float                #: the estimate of ``C(alpha)``, the mean of ``costs``
+    coefficients: torch.Tensor  #: ``beta * (cost_k - baseline_k) / (K * C)``, multiplies ``log P(A_k|alpha)``
+
+
+class FlopsWindowCost:
+    """The cost of an architecture's FLOPs against a target window, and its alpha gradient.
+
+    Parameters
+    ----------
+    t_min, t_max
+        The window in GFLOPs per view, ``0 < t_min <= t_max``.
+    beta
+        Weight of ``log C(alpha)`` in the objective; ``0`` switches the term off.
+
+    Examples
+    --------
+    >>> cost = FlopsWindowCost(1.37, 1.43, beta=0.2)
+    >>> est = cost.estimate([1.2, 1.4, 2.0])
+    >>> surrogate = (est.coefficients * dist.log_prob(indices)).sum()   # its grad is beta * grad log C
+    """
+
+    def __init__(self, t_min: float, t_max: float, beta: float):
+        if not (t_min > 0 and t_max > 0):
+            raise ValueError(f'flops_window must hold two positive GFLOPs figures, got ({t_min}, {t_max}).')
+        if t_min > t_max:
+            raise ValueError(f'flops_window must be (t_min, t_max) with t_min <= t_max, got ({t_min}, {t_max}).')
+        if beta < 0:
+            raise ValueError(f'beta must be >= 0, got {beta}.')
+        self.t_min = float(t_min)
+        self.t_max = float(t_max)
+        self.beta = float(beta)
+
+    def cost(self, gflops: torch.Tensor | Sequence[float]) -> torch.Tensor:
+        """``cost(A)`` for each FLOPs figure (GFLOPs); zero inside the window."""
+        f = torch.as_tensor(gflops, dtype=torch.float64)
+        return (f / self.t_max - 1).clamp(min=0) + (1 - f / self.t_min).clamp(min=0)
+
+    def estimate(self, gflops: torch.Tensor | Sequence[float]) -> CostEstimate:
+        """Monte Carlo ``C(alpha)`` from the samples' FLOPs and the score-function coefficients.
+
+        ``grad C = E[(cost - b) grad log P(A|alpha)]`` with ``b`` the mean cost of the *other*
+        samples (unbiased, and it removes most of the variance); dividing by the estimate of
+        ``C`` gives ``grad log C``. When every sample is inside the window the estimate of ``C``
+        is zero: ``log C`` is then flat (no pull), so the coefficients are zero instead of
+        ``0 / 0``.
+        """
+        costs = self.cost(gflops)
+        k = costs.numel()
+        value = float(costs.mean()) if k else 0.0
+        if k == 0 or value <= 0.0 or self.beta == 0.0:
+            return CostEstimate(costs, value, torch.zeros_like(costs))
+        if k > 1:
+            baseline = (costs.sum() - costs) / (k - 1)
+        else:
+            baseline = torch.zeros_like(costs)
+        coefficients = self.beta * (costs - baseline) / (k * value)
+        return CostEstimate(costs, value, coefficients)

@@ -1,0 +1,379 @@
+"""The search half of :class:`~nni_autotsnet.strategies.Parsec`: a one-shot Lightning module.
+
+It wraps the evaluator's Lightning module (which owns the weight-sharing supernet) the way NNI's
+ENAS and DARTS modules do, and replaces its training step by PARSEC's: K architectures sampled
+from P(A|alpha), importance-weighted gradients for the weights (accumulated online, see
+:mod:`.estimator`), the score-function gradient for alpha plus the FLOPs cost term.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+from typing import Any, Iterator, Mapping
+
+import torch
+from torch import nn
+
+import nni
+from nni.mutable import Mutable, Sample
+from nni.nas.oneshot.pytorch.base_lightning import BaseOneShotLightningModule
+
+from .cost import FlopsWindowCost
+from .distribution import ArchDistribution
+from .estimator import accumulate_importance_weighted, architecture_gradient
+from .flops import ArchFlops
+
+__all__ = ['ParsecLightningModule']
+
+_logger = logging.getLogger(__name__)
+
+_WEIGHT_OPTIMIZERS = ('sgd', 'evaluator')
+
+
+def _batch_size(batch: Any) -> int:
+    """Examples in a batch: the leading size of its first tensor (PARSEC's likelihood is a sum over them)."""
+    if isinstance(batch, torch.Tensor):
+        return int(batch.shape[0])
+    items = batch.values() if isinstance(batch, Mapping) else batch if isinstance(batch, (list, tuple)) else ()
+    for item in items:
+        try:
+            return _batch_size(item)
+        except TypeError:
+            continue
+    raise TypeError(f'Cannot find a tensor in the batch to count its examples: {type(batch).__name__}.')
+
+
+class ParsecLightningModule(BaseOneShotLightningModule):
+    """PARSEC's search loop on a path-sampling supernet (see :class:`~nni_autotsnet.strategies.Parsec`).
+
+    The evaluator's training loss is read as the mean negative log-likelihood of the batch, so
+    ``l_k = -batch_size * loss_k`` (summed over ranks). The weights receive
+    ``sum_k w_k grad loss_k``: the gradient of the per-example objective, so the evaluator's
+    learning rate keeps its usual meaning. Alpha receives the per-batch gradient
+    ``-sum_k w_k grad log P(A_k|alpha) + beta grad log C(alpha)``.
+
+    Parameters are those of :class:`~nni_autotsnet.strategies.Parsec`, plus ``search_space``
+    (``{label: mutable}``; ``None`` reads it from the model at :meth:`set_model`), ``cost``
+    (a :class:`FlopsWindowCost` or ``None``) and ``flops`` (an :class:`ArchFlops` or ``None``).
+    """
+
+    def __init__(self, training_module: nn.Module, *,
+                 search_space: Mapping[str, Mutable] | None = None,
+                 num_samples: int = 13,
+                 cost: FlopsWindowCost | None = None,
+                 flops: ArchFlops | None = None,
+                 warmup: float = 0.25,
+                 arch_lr: float = 0.015,
+                 arch_betas: tuple[float, float] = (0.9, 0.999),
+                 weight_optimizer: str = 'sgd',
+                 weight_lr: float | None = None,
+                 momentum: float = 0.9,
+                 weight_decay: float = 5e-5,
+                 cosine: bool = True,
+                 gradient_clip_val: float | None = None,
+                 seed: int | None = None,
+                 metric_samples: int = 256,
+                 val_metric: str = 'val_acc'):
+        super().__init__(training_module)
+        if weight_optimizer not in _WEIGHT_OPTIMIZERS:
+            raise ValueError(f'weight_optimizer must be one of {_WEIGHT_OPTIMIZERS}, got {weight_optimizer!r}.')
+        self.num_samples = num_samples
+        self.cost = cost
+        self.flops = flops
+        self.warmup = warmup
+        self.arch_lr = arch_lr
+        self.arch_betas = tuple(arch_betas)
+        self.weight_optimizer = weight_optimizer
+        self.weight_lr = weight_lr
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.cosine = cosine
+        self.gradient_clip_val = gradient_clip_val
+        self.seed = seed
+        self.metric_samples = metric_samples
+        self.val_metric = val_metric
+
+        self.distribution: ArchDistribution | None = ArchDistribution(search_space) if search_space else None
+        self.history: list[dict[str, float]] = []
+        self._generator = torch.Generator()
+        self._generator_ready = False
+        self._supernet_cache: list[nn.Module] | None = None
+        self._validation_sample: Sample | None = None
+        self._reset_epoch_stats()
+
+    # ----------------------------------------------------------------------------------------
+    # Model and architecture plumbing
+    # ----------------------------------------------------------------------------------------
+    def set_model(self, model: nn.Module) -> None:
+        super().set_model(model)
+        self._supernet_cache = None
+        space = model.simplify()
+        if self.distribution is None:
+            self.distribution = ArchDistribution(space)
+        elif list(space) != self.distribution.labels:
+            raise ValueError(f'The model set on PARSEC has labels {list(space)}, but alpha was built for '
+                             f'{self.distribution.labels}.')
+
+    @property
+    def dist(self) -> ArchDistribution:
+        """The architecture distribution (raises before a model space is known)."""
+        if self.distribution is None:
+            raise RuntimeError('PARSEC has no architecture distribution yet: call set_model() first.')
+        return self.distribution
+
+    def _supernet(self) -> list[nn.Module]:
+        if self._supernet_cache is None:
+            self._supernet_cache = list(self.supernet_modules())
+        return self._supernet_cache
+
+    def activate(self, sample: Sample) -> None:
+        """Switch the weight-sharing supernet to one architecture (NNI's memo-driven ``resample``)."""
+        for module in self._supernet():
+            module.resample(memo=sample)
+
+    def resample(self) -> Sample:
+        """Draw one architecture from P(A|alpha) (not from the search's own generator) and activate it."""
+        (sample,), _ = self.dist.sample(1)
+        self.activate(sample)
+        return sample
+
+    def export(self) -> Sample:
+        """The most likely architecture."""
+        return self.dist.most_likely()
+
+    def export_probs(self) -> dict[str, dict[Any, float]]:
+        """``{label: {value: probability}}``."""
+        return self.dist.probs_dict()
+
+    def export_top(self, n: int) -> list[tuple[Sample, float]]:
+        """The ``n`` most probable architectures and their probabilities."""
+        return self.dist.top_k(n)
+
+    # ----------------------------------------------------------------------------------------
+    # Optimisers (supplement section 3.1)
+    # ----------------------------------------------------------------------------------------
+    def configure_architecture_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.dist.parameters(), lr=self.arch_lr, betas=self.arch_betas, weight_decay=0.0)
+
+    def configure_optimizers(self) -> Any:
+        if self.weight_optimizer == 'evaluator':
+            return super().configure_optimizers()
+        lr = self.weight_lr
+        if lr is None:
+            lr = getattr(self.training_module, 'hparams', {}).get('learning_rate')
+            if lr is None:
+                raise ValueError('weight_lr is None and the evaluator has no learning_rate hyper-parameter; '
+                                 'pass weight_lr to Parsec.')
+        sgd = torch.optim.SGD(self.training_module.parameters(), lr=lr, momentum=self.momentum,
+                              weight_decay=self.weight_decay)
+        arch = self.configure_architecture_optimizers()
+        arch.is_arch_optimizer = True  # type: ignore[attr-defined]
+        if not self.cosine:
+            return [sgd, arch]
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        cosine = torch.optim.lr_scheduler.CosineAnnealingLR(sgd, T_max=total)  # half-period, to zero
+        return [sgd, arch], [{'scheduler': cosine, 'interval': 'step'}]
+
+    def _split_optimizers(self) -> tuple[Any, torch.optim.Optimizer]:
+        optimizers = self.optimizers()
+        optimizers = optimizers if isinstance(optimizers, list) else [optimizers]
+        weight = [o for o in optimizers if not getattr(o, 'is_arch_optimizer', False)]
+        arch = [o for o in optimizers if getattr(o, 'is_arch_optimizer', False)]
+        if len(weight) != 1 or len(arch) != 1:
+            raise ValueError(f'PARSEC needs exactly one weight optimizer, found {len(weight)} '
+                             '(with weight_optimizer="evaluator" the evaluator must configure one).')
+        # alpha is stepped through the raw optimizer: global_step keeps counting batches
+        return weight[0], arch[0].optimizer
+
+    def alpha_frozen(self) -> bool:
+        """True during the warm-up: the first ``warmup`` fraction of the epochs (or of the steps)."""
+        if self.warmup <= 0:
+            return False
+        trainer = self.trainer
+        if trainer.max_epochs is not None and trainer.max_epochs > 0:
+            return trainer.current_epoch < int(self.warmup * trainer.max_epochs)
+        return trainer.global_step < int(self.warmup * trainer.estimated_stepping_batches)
+
+    # ----------------------------------------------------------------------------------------
+    # Distributed plumbing: same K architectures and same alpha on every rank
+    # ----------------------------------------------------------------------------------------
+    def _world_size(self) -> int:
+        return getattr(self.trainer, 'world_size', 1) or 1
+
+    def _sum_over_ranks(self, value: torch.Tensor) -> torch.Tensor:
+        if self._world_size() == 1:
+            return value
+        return self.trainer.strategy.reduce(value, reduce_op='sum')
+
+    @contextlib.contextmanager
+    def _reducer_off(self) -> Iterator[None]:
+        """Keep DDP's reducer out of the K backward passes; :meth:`_average_grads` syncs once."""
+        model = getattr(self.trainer.strategy, 'model', None)
+        if not isinstance(model, nn.parallel.DistributedDataParallel):
+            yield
+            return
+        previous = model.require_backward_grad_sync
+        model.require_backward_grad_sync = False
+        try:
+            yield
+        finally:
+            model.require_backward_grad_sync = previous
+
+    def _average_grads(self, params: list[torch.Tensor]) -> None:
+        """One all-reduce of the accumulated weight gradients (same sparsity on every rank)."""
+        world = self._world_size()
+        if world == 1:
+            return
+        grads = [p.grad for p in params if p.grad is not None]
+        if not grads:
+            return
+        flat = torch._utils._flatten_dense_tensors(grads)
+        torch.distributed.all_reduce(flat)
+        flat /= world
+        for grad, synced in zip(grads, torch._utils._unflatten_dense_tensors(flat, grads)):
+            grad.copy_(synced)
+
+    def _ensure_generator(self) -> None:
+        if self._generator_ready:
+            return
+        seed = self.seed
+        if seed is None:
+            seed = int(torch.randint(0, 2 ** 62, (1,)))
+        seed = self.trainer.strategy.broadcast(seed)  # rank 0 decides
+        self.seed = int(seed)
+        self._generator.manual_seed(self.seed)
+        self._generator_ready = True
+
+    def on_fit_start(self) -> None:
+        self._ensure_generator()
+        return super().on_fit_start()
+
+    # ----------------------------------------------------------------------------------------
+    # The PARSEC step
+    # ----------------------------------------------------------------------------------------
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        self._ensure_generator()
+        weight_opt, arch_opt = self._split_optimizers()
+        weight_opt.zero_grad(set_to_none=True)
+        params = [p for group in weight_opt.param_groups for p in group['params']]
+        samples, indices = self.dist.sample(self.num_samples, self._generator)
+        n = _batch_size(batch)
+
+        def run_sample(sample: Sample) -> tuple[torch.Tensor, float]:
+            self.activate(sample)
+            output = self.training_module.training_step(batch, batch_idx)
+            loss = output['loss'] if isinstance(output, dict) else output
+            log_likelihood = self._sum_over_ranks(-n * loss.detach().float())
+            return loss, float(log_likelihood)
+
+        with self._reducer_off():
+            result = accumulate_importance_weighted(samples, run_sample, params, backward=self.manual_backward)
+        self._average_grads(params)
+
+        estimate = None
+        if self.cost is not None and self.cost.beta > 0 and self.flops is not None:
+            estimate = self.cost.estimate(self.flops.many(samples))
+        frozen = self.alpha_frozen()
+        if not frozen:
+            grad = architecture_gradient(self.dist, indices, result.weights,
+                                         None if estimate is None else estimate.coefficients)
+            arch_opt.zero_grad(set_to_none=True)
+            self.dist.logits.grad = grad.to(self.dist.logits.dtype)
+            arch_opt.step()
+
+        if self.gradient_clip_val is not None:
+            self.clip_gradients(weight_opt, gradient_clip_val=self.gradient_clip_val, gradient_clip_algorithm='norm')
+        weight_opt.step()
+        self.advance_lr_schedulers(batch_idx)
+
+        self._epoch_stats['steps'] += 1
+        self._epoch_stats['ess'] += result.ess
+        if estimate is not None:
+            self._epoch_stats['cost_steps'] += 1
+            self._epoch_stats['cost'] += estimate.value
+        weighted_loss = float((result.weights * result.losses).sum())
+        self.log('parsec/weighted_loss', weighted_loss, prog_bar=True, on_step=True, on_epoch=True)
+        return torch.tensor(weighted_loss)
+
+    # ----------------------------------------------------------------------------------------
+    # Validation on the most likely architecture, per-epoch metrics
+    # ----------------------------------------------------------------------------------------
+    def on_validation_epoch_start(self) -> None:
+        self._validation_sample = self.dist.most_likely()
+
+    def validation_step(self, batch: Any, batch_idx: int, *args: Any) -> Any:
+        if self._validation_sample is None:
+            self._validation_sample = self.dist.most_likely()
+        self.activate(self._validation_sample)
+        return self.training_module.validation_step(batch, batch_idx, *args)
+
+    def on_validation_epoch_end(self) -> None:
+        if not self.trainer.sanity_checking:
+            self._record_epoch()
+
+    def on_train_epoch_end(self) -> None:
+        self._record_epoch()  # no-op when validation already recorded this epoch
+        return super().on_train_epoch_end()
+
+    def _reset_epoch_stats(self) -> None:
+        self._epoch_stats = {'steps': 0, 'ess': 0.0, 'cost_steps': 0, 'cost': 0.0}
+
+    def epoch_metrics(self) -> dict[str, float]:
+        """The figures logged every epoch (see the README's PARSEC section for their meaning)."""
+        stats = self._epoch_stats
+        metrics: dict[str, float] = {
+            'entropy': float(self.dist.entropy()),
+            'ess': stats['ess'] / stats['steps'] if stats['steps'] else float('nan'),
+            'alpha_frozen': float(self.alpha_frozen()),
+        }
+        if self.flops is not None:
+            generator = torch.Generator().manual_seed((self.seed or 0) + 7919 * (self.current_epoch + 1))
+            samples, _ = self.dist.sample(self.metric_samples, generator)
+            gflops = self.flops.many(samples)
+            metrics['expected_gflops'] = sum(gflops) / len(gflops)
+            metrics['ml_gflops'] = self.flops(self.dist.most_likely())
+            if self.cost is not None:
+                metrics['cost'] = float(self.cost.cost(gflops).mean())
+        if stats['cost_steps']:
+            metrics['cost_batch'] = stats['cost'] / stats['cost_steps']
+        value = self.trainer.callback_metrics.get(self.val_metric)
+        if value is not None:
+            metrics['ml_' + self.val_metric] = float(value)
+        return metrics
+
+    def _record_epoch(self) -> None:
+        epoch = self.current_epoch
+        if self.history and self.history[-1]['epoch'] == epoch:
+            return
+        metrics = self.epoch_metrics()
+        self.log_dict({f'parsec/{k}': v for k, v in metrics.items() if not math.isnan(v)})
+        self.history.append({'epoch': epoch, **metrics})
+        self._reset_epoch_stats()
+        ml_val = metrics.get('ml_' + self.val_metric)
+        if ml_val is not None and self.trainer.is_global_zero and nni.get_current_parameter() is not None:
+            nni.report_intermediate_result({'default': ml_val, **{k: v for k, v in metrics.items()
+                                                                 if not math.isnan(v)}})
+
+    # ----------------------------------------------------------------------------------------
+    # Checkpoint: alpha is a parameter; the rest of PARSEC's state rides along here
+    # ----------------------------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint['parsec'] = {
+            'generator': self._generator.get_state(),
+            'seed': self.seed,
+            'history': list(self.history),
+            'epoch_stats': dict(self._epoch_stats),
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        state = checkpoint.get('parsec')
+        if state is None:
+            _logger.warning('Checkpoint has no PARSEC state; the sampling generator starts afresh.')
+            return
+        self._generator.set_state(state['generator'])
+        self.seed = state['seed']
+        self._generator_ready = True
+        self.history = list(state['history'])
+        self._epoch_stats = dict(state['epoch_stats'])

@@ -1,0 +1,242 @@
+"""``Parsec``: PARSEC as an NNI 3.0 one-shot strategy, with the Auto-TSNet FLOPs cost term."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import Any, Callable, Iterator, Mapping
+
+from torch import nn
+
+from nni.mutable import Sample
+from nni.nas.evaluator.pytorch.lightning import LightningModule
+from nni.nas.nn.pytorch import ModelSpace
+from nni.nas.oneshot.pytorch.strategy import OneShotStrategy, no_default_hook
+from nni.nas.oneshot.pytorch.supermodule.operation import NATIVE_MIXED_OPERATIONS
+from nni.nas.oneshot.pytorch.supermodule.sampling import (
+    MixedOpPathSamplingPolicy, PathSamplingCell, PathSamplingInput, PathSamplingLayer, PathSamplingRepeat,
+)
+from nni.nas.space import ExecutableModelSpace
+
+from .cost import FlopsWindowCost
+from .distribution import ArchDistribution, jsonable
+from .flops import ArchFlops
+from .lightning import ParsecLightningModule
+
+__all__ = ['Parsec']
+
+_logger = logging.getLogger(__name__)
+
+
+class Parsec(OneShotStrategy):
+    """Probabilistic architecture search (PARSEC) with a FLOPs window, on any NNI model space.
+
+    PARSEC (`Casale, Gordon and Fusi, 2019 <https://arxiv.org/abs/1902.05116>`__), as used by
+    Auto-TSNet (`Gong et al., ICCV 2021 <https://arxiv.org/abs/2108.12957>`__, supplement
+    section 1), learns a distribution P(A|alpha) over architectures: one independent
+    categorical per mutable of the space. Each step samples K architectures, runs each on the
+    batch in the weight-sharing supernet (NNI's path sampling, as in RandomOneShot and ENAS)
+    and weights them by their batch likelihood, ``w_k = softmax_k(l_k)``:
+
+    * weights get ``sum_k w_k grad l_k``, accumulated online so only one architecture's graph
+      is ever alive (a running log-sum-exp rescales the gradient buffers);
+    * alpha gets ``sum_k w_k grad log P(A_k|alpha)`` minus the gradient of
+      ``beta * log C(alpha)``, ``C(alpha) = E[cost(A)]``,
+      ``cost(A) = max(0, F(A)/T_max - 1) + max(0, 1 - F(A)/T_min)`` with ``F(A)`` in GFLOPs per view.
+
+    Weights use SGD (momentum 0.9, weight decay 5e-5, half-period cosine), alpha Adam (weight
+    decay 0), and alpha stays frozen for the first 25% of the epochs. Export gives the most
+    likely architecture or the top N by probability, and :meth:`export_alpha` the full alpha.
+
+    The supported mutation primitives are those of path sampling:
+
+    * :class:`nni.nas.nn.pytorch.LayerChoice` and :class:`~nni.nas.nn.pytorch.Repeat` (depth);
+    * :class:`nni.nas.nn.pytorch.InputChoice` with ``n_chosen=1``;
+    * :class:`nni.nas.nn.pytorch.ParametrizedModule` with choices in its arguments, for NNI's
+      native mixed operations and for those a space registers through ``extra_oneshot_hooks``
+      (this project's ``MixedConv3d`` / ``MixedBatchNorm3d``);
+    * :class:`nni.nas.nn.pytorch.Cell` (as in RandomOneShot).
+
+    Parameters
+    ----------
+    num_samples
+        K, architectures sampled per step (supplement: 13).
+    beta
+        Weight of ``log C(alpha)``; ``0`` searches without a FLOPs constraint.
+    flops_window
+        ``(T_min, T_max)`` in GFLOPs per view; required when ``beta > 0``.
+    warmup
+        Fraction of the epochs (of the steps when ``max_epochs`` is unset) with alpha frozen.
+    arch_lr, arch_betas
+        Adam for alpha (supplement Table 2: 0.015 for the sparse stream and the fusion, 0.010 for attention).
+    weight_optimizer
+        ``'sgd'`` (the supplement's: SGD with ``momentum``, ``weight_decay`` and, if ``cosine``,
+        per-step half-period cosine decay to zero) or ``'evaluator'`` (the evaluator's own).
+    weight_lr
+        SGD learning rate; ``None`` takes the evaluator's ``learning_rate``.
+    momentum, weight_decay, cosine
+        See ``weight_optimizer``.
+    gradient_clip_val
+        Clip the weight gradients' norm (the Trainer's option does not apply to manual optimisation).
+    flops_fn
+        ``sample -> FLOPs`` (not GFLOPs). ``None``: ``space.flops`` if the space has it, else NNI's
+        ``FlopsProfiler`` on ``dummy_input`` (or ``space.input_shape``).
+    dummy_input
+        One input batch for NNI's profiler.
+    seed
+        Seeds the sampling of architectures; ``None`` draws one on rank 0 and broadcasts it.
+    metric_samples
+        Architectures drawn each epoch to estimate the expected GFLOPs and ``C(alpha)``.
+    val_metric
+        The evaluator's validation metric reported for the most likely architecture.
+    mutation_hooks
+        Extra NNI mutation hooks (see :class:`~nni.nas.oneshot.pytorch.strategy.OneShotStrategy`).
+
+    Examples
+    --------
+    ::
+
+        from nni.nas.experiment import NasExperiment
+        from nni_autotsnet.strategies import Parsec
+
+        space = TwoStreamSpace.from_preset('tiny', parts='sparse')
+        strategy = Parsec(num_samples=13, beta=0.2, flops_window=(1.37, 1.43))
+        NasExperiment(space, evaluator, strategy).run()
+        best, = experiment.export_top_models(formatter='dict')     # most likely architecture
+        top5 = experiment.export_top_models(top_k=5, formatter='dict')
+        strategy.export_alpha('alpha.json')
+        strategy.history                                           # per-epoch metrics
+    """
+
+    def __init__(self, num_samples: int = 13, beta: float = 0.0,
+                 flops_window: tuple[float, float] | None = None, warmup: float = 0.25, *,
+                 arch_lr: float = 0.015, arch_betas: tuple[float, float] = (0.9, 0.999),
+                 weight_optimizer: str = 'sgd', weight_lr: float | None = None,
+                 momentum: float = 0.9, weight_decay: float = 5e-5, cosine: bool = True,
+                 gradient_clip_val: float | None = None,
+                 flops_fn: Callable[[Mapping[str, Any]], float] | None = None, dummy_input: Any = None,
+                 seed: int | None = None, metric_samples: int = 256, val_metric: str = 'val_acc',
+                 **kwargs: Any):
+        super().__init__(**kwargs)
+        if not isinstance(num_samples, int) or num_samples < 1:
+            raise ValueError(f'num_samples must be a positive int, got {num_samples!r}.')
+        if beta < 0:
+            raise ValueError(f'beta must be >= 0, got {beta}.')
+        if not 0.0 <= warmup < 1.0:
+            raise ValueError(f'warmup is a fraction of the epochs in [0, 1), got {warmup}.')
+        if arch_lr <= 0:
+            raise ValueError(f'arch_lr must be > 0, got {arch_lr}.')
+        if metric_samples < 1:
+            raise ValueError(f'metric_samples must be >= 1, got {metric_samples}.')
+        if weight_optimizer not in ('sgd', 'evaluator'):
+            raise ValueError(f"weight_optimizer must be 'sgd' or 'evaluator', got {weight_optimizer!r}.")
+        if flops_window is not None:
+            if len(flops_window) != 2:
+                raise ValueError(f'flops_window must be (t_min, t_max) in GFLOPs, got {flops_window!r}.')
+            self.cost: FlopsWindowCost | None = FlopsWindowCost(*flops_window, beta=beta)
+        elif beta > 0:
+            raise ValueError(f'beta={beta} needs a flops_window (t_min, t_max) in GFLOPs per view.')
+        else:
+            self.cost = None
+        self.num_samples = num_samples
+        self.beta = beta
+        self.flops_window = flops_window
+        self.warmup = warmup
+        self.flops_fn = flops_fn
+        self.dummy_input = dummy_input
+        self.flops: ArchFlops | None = None
+        self._search_space: dict[str, Any] | None = None
+        self._module_kwargs = dict(
+            num_samples=num_samples, warmup=warmup, arch_lr=arch_lr, arch_betas=arch_betas,
+            weight_optimizer=weight_optimizer, weight_lr=weight_lr, momentum=momentum,
+            weight_decay=weight_decay, cosine=cosine, gradient_clip_val=gradient_clip_val, seed=seed,
+            metric_samples=metric_samples, val_metric=val_metric,
+        )
+
+    # ----------------------------------------------------------------------------------------
+    # OneShotStrategy template methods
+    # ----------------------------------------------------------------------------------------
+    def default_mutation_hooks(self) -> list:
+        return [PathSamplingLayer.mutate, PathSamplingInput.mutate, PathSamplingRepeat.mutate,
+                PathSamplingCell.mutate, *[op.mutate for op in NATIVE_MIXED_OPERATIONS], no_default_hook]
+
+    def run_hook(self, hook: Callable, name: str, module: nn.Module, memo: dict[str, Any]) -> Any:
+        return hook(module, name, memo, {'mixed_op_sampling': MixedOpPathSamplingPolicy})
+
+    def mutate_model(self, model: ModelSpace) -> ModelSpace:
+        """Read the space's mutables and FLOPs from the raw space, then turn it into a supernet in place."""
+        if not isinstance(model, ModelSpace):
+            raise TypeError(f'Parsec searches an NNI ModelSpace, got {type(model).__name__}.')
+        space = model.simplify()
+        ArchDistribution(space)  # fail early, naming any mutable PARSEC cannot model
+        self._search_space = dict(space)
+        self.flops = self._build_flops(model)
+        return super().mutate_model(model)
+
+    def _build_flops(self, model: ModelSpace) -> ArchFlops | None:
+        if self.flops_fn is not None:
+            return ArchFlops(self.flops_fn, source='flops_fn')
+        try:
+            return ArchFlops.from_space(model, self.dummy_input)
+        except Exception as err:  # the profiler raises many kinds of errors on unusual modules
+            if self.cost is not None and self.beta > 0:
+                raise RuntimeError(f'beta={self.beta} needs the FLOPs of {type(model).__name__}, but they could '
+                                   f'not be obtained ({err}); pass flops_fn or dummy_input.') from err
+            _logger.warning('PARSEC will not log FLOPs: %s', err)
+            return None
+
+    def configure_oneshot_module(self, training_module: LightningModule) -> ParsecLightningModule:
+        return ParsecLightningModule(training_module, search_space=self._search_space, cost=self.cost,
+                                     flops=self.flops, **self._module_kwargs)
+
+    # ----------------------------------------------------------------------------------------
+    # Results
+    # ----------------------------------------------------------------------------------------
+    @property
+    def parsec_module(self) -> ParsecLightningModule:
+        """The search module (available after :meth:`run`)."""
+        return self.oneshot_module  # type: ignore[return-value]
+
+    @property
+    def history(self) -> list[dict[str, float]]:
+        """Per-epoch metrics: ``epoch``, ``entropy``, ``ess``, ``expected_gflops``, ``ml_gflops``, ``cost``, ``ml_val_acc``..."""
+        return self.parsec_module.history
+
+    def list_models(self, sort: bool = True, limit: int | None = 1) -> Iterator[ExecutableModelSpace]:
+        """The ``limit`` most probable architectures, best first (what ``export_top_models`` returns).
+
+        ``limit=None`` means 1: a distribution over a large space cannot be listed in full.
+        """
+        if not sort:
+            _logger.warning('Parsec lists models by probability; sort=False is ignored.')
+        module = self.parsec_module
+        module.set_model(self.supernet)
+        for sample, _ in module.export_top(limit or 1):
+            yield self.model_space.freeze(sample)
+
+    def export_alpha(self, path: str | os.PathLike | None = None, top_n: int = 5) -> dict[str, Any]:
+        """Alpha with its choice labels, the most likely architecture and the top ``top_n``, as JSON.
+
+        Written to ``path`` if given; always returned as a dict.
+        """
+        module = self.parsec_module
+        def describe(sample: Sample, prob: float) -> dict[str, Any]:
+            entry = {'sample': jsonable(sample), 'probability': prob}
+            if self.flops is not None:
+                entry['gflops'] = self.flops(sample)
+            return entry
+        top = module.export_top(top_n)
+        result = {
+            'most_likely': describe(*top[0]),
+            'top': [describe(s, p) for s, p in top],
+            'alpha': module.dist.to_json_dict(),
+            'entropy': float(module.dist.entropy()),
+            'beta': self.beta,
+            'flops_window': list(self.flops_window) if self.flops_window else None,
+            'flops_source': self.flops.source if self.flops is not None else None,
+        }
+        if path is not None:
+            with open(path, 'w') as f:
+                json.dump(result, f, indent=2)
+        return result
