@@ -1,0 +1,62 @@
+"""``python -m nni_autotsnet.data {check, make-benchmark}``: dispatch to the two commands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from . import check
+from .benchmark import make_benchmark
+
+__all__ = ["main", "make_benchmark_main"]
+
+USAGE = "usage: python -m nni_autotsnet.data {check,make-benchmark} ...\n"
+
+
+def make_benchmark_main(argv: Sequence[str] | None = None) -> int:
+    """``make-benchmark --out DIR [--classes N --videos-per-class M --seed S ...]``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m nni_autotsnet.data make-benchmark",
+        description="Write the temporal benchmark: H.264 mp4 files, train/val/test CSVs, labels.txt.",
+    )
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--classes", type=int, default=10, help="number of classes, 2..10 (default 10)")
+    parser.add_argument("--videos-per-class", type=int, default=30, help="videos per class over all splits (default 30)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--min-seconds", type=float, default=3.0, help="shortest video (default 3 s)")
+    parser.add_argument("--max-seconds", type=float, default=4.0, help="longest video (default 4 s)")
+    parser.add_argument("--stride", type=int, default=4, help="model's frame stride; sets the shake period (default 4)")
+    parser.add_argument("--workers", type=int, default=None, help="processes (default: CPUs, at most 4)")
+    args = parser.parse_args(argv)
+    if not 0 < args.min_seconds <= args.max_seconds:
+        parser.error("need 0 < --min-seconds <= --max-seconds")
+    try:
+        summary = make_benchmark(
+            args.out, args.classes, args.videos_per_class, args.seed,
+            (args.min_seconds, args.max_seconds), args.stride, args.workers,
+        )
+    except ValueError as err:
+        parser.error(str(err))
+    splits = ", ".join(f"{k} {v}" for k, v in summary["splits"].items())
+    print(f"wrote {sum(summary['splits'].values())} videos ({splits}) to {args.out} in {summary['build_seconds']:.1f} s")
+    return 0
+
+
+COMMANDS = {"check": check.main, "make-benchmark": make_benchmark_main}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command named by the first argument."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in COMMANDS:
+        if argv and argv[0] in ("-h", "--help"):
+            sys.stdout.write(USAGE)
+            return 0
+        sys.stderr.write(USAGE)
+        return 2
+    return COMMANDS[argv[0]](argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

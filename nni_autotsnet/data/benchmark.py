@@ -1,0 +1,110 @@
+"""Build the temporal benchmark on disk: H.264 mp4 files, train/val/test CSVs and a labels file.
+
+Each video depends only on ``(seed, index, class)``, so a build is deterministic whatever the
+number of worker processes, and the same seed gives the same files and the same decoded frames.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from .annotations import write_video_list
+from .synthetic import CLASS_NAMES, render_video, sample_spec
+from .writer import write_video
+
+__all__ = ["SPLITS", "split_sizes", "make_benchmark"]
+
+SPLITS = ("train", "val", "test")
+
+
+def split_sizes(videos_per_class: int) -> dict[str, int]:
+    """Videos per class in each split: 20% validation and 20% test (at least one each), rest train."""
+    if videos_per_class < 3:
+        raise ValueError(f"videos_per_class must be >= 3 (one per split), got {videos_per_class}")
+    held_out = max(1, round(0.2 * videos_per_class))
+    return {"train": videos_per_class - 2 * held_out, "val": held_out, "test": held_out}
+
+
+def _build_one(job: tuple[str, int, int, int, tuple[float, float], int]) -> dict:
+    out, label, index, seed, seconds, stride = job
+    spec = sample_spec(label, seed, index, seconds, stride)
+    name = CLASS_NAMES[label]
+    relpath = f"videos/{name}/{name}_{index:05d}.mp4"
+    path = Path(out) / relpath
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_video(path, render_video(spec), fps=spec.fps)
+    return dict(path=relpath, label=name, fps=str(spec.fps), width=spec.width, height=spec.height, frames=spec.num_frames)
+
+
+def make_benchmark(
+    out: str | os.PathLike,
+    num_classes: int = 10,
+    videos_per_class: int = 30,
+    seed: int = 0,
+    seconds: tuple[float, float] = (3.0, 4.0),
+    stride: int = 4,
+    workers: int | None = None,
+) -> dict:
+    """Write the benchmark to ``out`` and return its summary (also saved as ``benchmark.json``).
+
+    Parameters
+    ----------
+    out
+        Output folder; ``videos/<class>/*.mp4``, ``train.csv``, ``val.csv``, ``test.csv`` and
+        ``labels.txt`` are written into it.
+    num_classes
+        The first ``num_classes`` of :data:`~.synthetic.CLASS_NAMES` (2 to 10; even keeps pairs).
+    videos_per_class
+        Videos per class over all splits (see :func:`split_sizes`).
+    seed
+        Seed of every random choice.
+    seconds
+        Range of video lengths.
+    stride
+        Source frames between the frames a model samples; sets the shake period (``2 * stride``).
+    workers
+        Processes that render and encode (default: the CPU count, at most 4).
+    """
+    if not 2 <= num_classes <= len(CLASS_NAMES):
+        raise ValueError(f"num_classes must be in 2..{len(CLASS_NAMES)}, got {num_classes}")
+    sizes = split_sizes(videos_per_class)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    jobs = [
+        (str(out), label, label * videos_per_class + i, seed, tuple(seconds), stride)
+        for label in range(num_classes)
+        for i in range(videos_per_class)
+    ]
+    workers = workers or min(4, os.cpu_count() or 1)
+    start = time.perf_counter()
+    if workers > 1:
+        with ProcessPoolExecutor(workers) as pool:
+            rows = list(pool.map(_build_one, jobs, chunksize=8))
+    else:
+        rows = [_build_one(job) for job in jobs]
+    elapsed = time.perf_counter() - start
+    splits: dict[str, list] = {s: [] for s in SPLITS}
+    for k, row in enumerate(rows):
+        i = k % videos_per_class
+        split = "train" if i < sizes["train"] else "val" if i < sizes["train"] + sizes["val"] else "test"
+        splits[split].append((row["path"], row["label"]))
+    for split, split_rows in splits.items():
+        write_video_list(out / f"{split}.csv", split_rows)
+    (out / "labels.txt").write_text("".join(f"{name}\n" for name in CLASS_NAMES[:num_classes]))
+    summary = dict(
+        seed=seed,
+        num_classes=num_classes,
+        videos_per_class=videos_per_class,
+        seconds=list(seconds),
+        stride=stride,
+        splits={s: len(r) for s, r in splits.items()},
+        build_seconds=round(elapsed, 2),
+        workers=workers,
+        videos=rows,
+    )
+    (out / "benchmark.json").write_text(json.dumps(summary, indent=1))
+    return summary

@@ -1,0 +1,72 @@
+"""Encode ``uint8 [T, H, W, 3]`` frames to a video file with PyAV (the benchmark and the tests)."""
+
+from __future__ import annotations
+
+import os
+from fractions import Fraction
+from typing import Sequence
+
+import av
+import numpy as np
+
+__all__ = ["write_video"]
+
+# Timestamps of variable-rate video are written in milliseconds.
+_VFR_TIME_BASE = Fraction(1, 1000)
+
+
+def write_video(
+    path: str | os.PathLike,
+    frames: np.ndarray,
+    fps: float | Fraction = 25,
+    codec: str = "libx264",
+    timestamps: Sequence[float] | None = None,
+    keyframe_interval: int | None = None,
+    options: dict[str, str] | None = None,
+) -> None:
+    """Write frames as a video; the container follows the suffix (``.mp4``, ``.mkv``, ``.avi``).
+
+    Parameters
+    ----------
+    path
+        Output file.
+    frames
+        ``uint8 [T, H, W, 3]`` RGB frames; H and W must be even (4:2:0 chroma).
+    fps
+        Nominal frame rate; a float is turned into a fraction (29.97 -> 30000/1001).
+    codec
+        ``libx264`` (H.264) or ``mpeg4`` (MPEG-4 Part 2), or any encoder PyAV has.
+    timestamps
+        Presentation times in seconds, one per frame, increasing: variable frame rate.
+    keyframe_interval
+        Frames between keyframes (``g``); ``fps`` frames (one second) when ``None``.
+    options
+        Extra encoder options. H.264 defaults to a single-threaded ``veryfast`` encode, which is
+        deterministic: the same frames give the same bytes.
+    """
+    frames = np.asarray(frames)
+    if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(f"frames must be uint8 [T, H, W, 3], got {frames.dtype} {frames.shape}")
+    height, width = frames.shape[1:3]
+    if height % 2 or width % 2:
+        raise ValueError(f"height and width must be even for yuv420p, got {height}x{width}")
+    if timestamps is not None and len(timestamps) != len(frames):
+        raise ValueError(f"{len(timestamps)} timestamps for {len(frames)} frames")
+    rate = fps if isinstance(fps, Fraction) else Fraction(fps).limit_denominator(1001)
+    opts = {"g": str(keyframe_interval or max(1, round(rate)))}
+    if codec == "libx264":
+        opts.update(preset="veryfast", crf="18", threads="1")
+    opts.update(options or {})
+    with av.open(os.fspath(path), "w") as container:
+        stream = container.add_stream(codec, rate=rate)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = opts
+        if timestamps is not None:
+            stream.codec_context.time_base = _VFR_TIME_BASE
+        for i, image in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+            if timestamps is not None:
+                frame.pts = int(round(timestamps[i] / _VFR_TIME_BASE))
+                frame.time_base = _VFR_TIME_BASE
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
