@@ -51,10 +51,17 @@ class FlopsWindowCost:
         self.t_max = float(t_max)
         self.beta = float(beta)
 
+    #: Relative excess below which an architecture counts as inside the window. ``log C`` is
+    #: scale-free, so without it a rounding error (0.1 * 24 = 2.4000000000000004 > 2.4) would
+    #: pull on alpha as hard as a real violation.
+    tolerance = 1e-9
+
     def cost(self, gflops: torch.Tensor | Sequence[float]) -> torch.Tensor:
         """``cost(A)`` for each FLOPs figure (GFLOPs); zero inside the window."""
         f = torch.as_tensor(gflops, dtype=torch.float64)
-        return (f / self.t_max - 1).clamp(min=0) + (1 - f / self.t_min).clamp(min=0)
+        above = f / self.t_max - 1
+        below = 1 - f / self.t_min
+        return torch.where(above > self.tolerance, above, 0.0) + torch.where(below > self.tolerance, below, 0.0)
 
     def estimate(self, gflops: torch.Tensor | Sequence[float]) -> CostEstimate:
         """Monte Carlo ``C(alpha)`` from the samples' FLOPs and the score-function coefficients.

@@ -67,12 +67,12 @@ class ArchDistribution(nn.Module):
         super().__init__()
         if not space:
             raise ValueError('space has no mutables: there is nothing for PARSEC to search.')
-        self.labels: list[str] = list(space)
+        self.labels: list[str] = [str(label) for label in space]  # plain str: NNI's label subclass does not unpickle
         self.values: list[list[Any]] = []
         self._wrap: list[bool] = []
         init: list[float] = []
         for label, mutable in space.items():
-            values, wrap, prior = _as_categorical(label, mutable)
+            values, wrap, prior = _as_categorical(str(label), mutable)
             self.values.append(values)
             self._wrap.append(wrap)
             if prior is None:

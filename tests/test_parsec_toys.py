@@ -18,8 +18,17 @@ from torch.utils.data import TensorDataset
 
 from nni_autotsnet.strategies import Parsec
 
-__all__ = ['Zero', 'ToySpace', 'BetterCandidateSpace', 'toy_flops', 'enumerate_space', 'toy_data',
+__all__ = ['single_thread', 'Zero', 'ToySpace', 'BetterCandidateSpace', 'toy_flops', 'enumerate_space', 'toy_data',
            'make_evaluator', 'supernet_and_params']
+
+
+@pytest.fixture(autouse=True)
+def single_thread():
+    """Tiny tensors run far faster on one intra-op thread (and the machine's cores are shared)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 class Zero(nn.Module):
