@@ -41,8 +41,10 @@ def write_video(
     keyframe_interval
         Frames between keyframes (``g``); ``fps`` frames (one second) when ``None``.
     options
-        Extra encoder options. H.264 defaults to a single-threaded ``veryfast`` encode, which is
-        deterministic: the same frames give the same bytes.
+        Extra encoder options (an ``x264-params`` here replaces the default one). H.264 defaults
+        to ``veryfast`` at CRF 18 without macroblock-tree rate control, single-threaded, which
+        is deterministic (same frames, same bytes); parallelism comes from encoding several
+        files at once.
     """
     frames = np.asarray(frames)
     if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
@@ -55,12 +57,17 @@ def write_video(
     rate = fps if isinstance(fps, Fraction) else Fraction(fps).limit_denominator(1001)
     opts = {"g": str(keyframe_interval or max(1, round(rate)))}
     if codec == "libx264":
-        opts.update(preset="veryfast", crf="18", threads="1")
+        # mbtree off: with it, this x264 build gave different bytes for the same input from
+        # run to run (seen even single-threaded); without it every run is identical.
+        opts.update(preset="veryfast", crf="18", **{"x264-params": "mbtree=0"})
     opts.update(options or {})
     with av.open(os.fspath(path), "w") as container:
         stream = container.add_stream(codec, rate=rate)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.options = opts
+        # One thread, set on the codec context (PyAV's default of 0 = auto overrides a "threads"
+        # option): the same bytes whatever the machine's core count.
+        stream.codec_context.thread_count = 1
         if timestamps is not None:
             stream.codec_context.time_base = _VFR_TIME_BASE
         for i, image in enumerate(frames):
