@@ -101,6 +101,8 @@ class ParsecLightningModule(BaseOneShotLightningModule):
         self._generator_ready = False
         self._supernet_cache: list[nn.Module] | None = None
         self._validation_sample: Sample | None = None
+        self.last_samples: list[Sample] = []          #: the K architectures of the latest step
+        self.last_weights: torch.Tensor | None = None  #: their importance weights
         self._reset_epoch_stats()
 
     # ----------------------------------------------------------------------------------------
@@ -271,6 +273,7 @@ class ParsecLightningModule(BaseOneShotLightningModule):
         with self._reducer_off():
             result = accumulate_importance_weighted(samples, run_sample, params, backward=self.manual_backward)
         self._average_grads(params)
+        self.last_samples, self.last_weights = samples, result.weights
 
         estimate = None
         if self.cost is not None and self.cost.beta > 0 and self.flops is not None:
