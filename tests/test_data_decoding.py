@@ -152,3 +152,12 @@ def test_errors_name_the_file(tmp_path, videos):
         decode_frames_at(videos["h264.mp4"], [])
     with pytest.raises(ValueError, match="end_mode"):
         RandomClipSampler(8, 4, end_mode="bounce")
+
+
+def test_long_gop_clip_with_skipped_non_reference_frames(videos):
+    """One keyframe in 250 frames: frames before the clip are decoded without their non-reference
+    B-frames, and the clip's frames are still exactly the right ones."""
+    times = (90 + 4 * np.arange(6)) / 25
+    decoded = decode_frames_at(videos["h264_gop250.mp4"], times)
+    np.testing.assert_array_equal(read_frame_indices(decoded.frames), 90 + 4 * np.arange(6))
+    np.testing.assert_allclose(decoded.pts, times, atol=1e-3)
