@@ -1,0 +1,6 @@
+"""Plain PyTorch models of the two-stream space: builders and modules that import no NNI."""
+
+from .builder import build_model
+from .network import TwoStreamNet
+
+__all__ = ["build_model", "TwoStreamNet"]
