@@ -70,8 +70,13 @@ class MixedConv3d(MixedOperation, nn.Conv3d):
             in_channels_per_group = int(self.weight.shape[1])
             weight = _S(weight)[:, :in_channels_per_group]
         sliced = []
-        for axis, (size, max_size) in enumerate(zip(_triple(kernel_size), self.kernel_size)):
-            size_ = _W(size)
+        for axis, max_size in enumerate(self.kernel_size):
+            if isinstance(kernel_size, dict):
+                # DARTS weighs whole (t, k, k) tuples: one dict for all three axes, each axis reading its
+                # element, so every candidate's centre slice is taken with that candidate's weight
+                size_ = _W(lhs=_W(kernel_size), rhs=axis, operation=lambda value, i: _triple(value)[i])
+            else:
+                size_ = _W(_triple(kernel_size)[axis])
             start = (max_size - size_) // 2
             sliced.append(slice(start, start + size_))
         weight = _S(weight)[:, :, sliced[0], sliced[1], sliced[2]]

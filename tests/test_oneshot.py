@@ -9,7 +9,7 @@ import nni
 from nni.nas.evaluator.pytorch import Classification, DataLoader
 from nni.nas.experiment import NasExperiment
 from nni.nas.oneshot.pytorch.supermodule.base import BaseSuperNetModule
-from nni.nas.strategy import ENAS, RandomOneShot
+from nni.nas.strategy import DARTS, ENAS, RandomOneShot
 
 from nni_autotsnet.search_space import MixedBatchNorm3d, MixedConv3d, TwoStreamSpace
 
@@ -84,3 +84,13 @@ def test_random_one_shot_trains_the_space_through_nas_experiment(tmp_path, monke
     assert isinstance(supernet.sparse_stages[2][0].conv_c, MixedConv3d)
     top = exp.export_top_models(formatter="dict")[0]
     assert space.check_arch(top) == top
+
+
+def test_darts_weighs_joint_kernel_choices():
+    """DARTS hands (t, k, k) kernels to MixedConv3d as one weighted dict; alpha of t and of k get gradients."""
+    space = TwoStreamSpace.from_preset("tiny", parts="all")
+    supernet = DARTS().mutate_model(space)
+    supernet(torch.randn(2, *space.input_shape)).sum().backward()
+    grads = {name.rsplit(".", 1)[-1]: p.grad for name, p in supernet.named_parameters() if "_arch_alpha" in name}
+    for label in ("sparse/s2_b0_t", "sparse/s2_b0_k", "sparse/s2_c", "dense/s3_b0_e"):
+        assert grads[label] is not None and grads[label].abs().sum() > 0, label
