@@ -105,13 +105,17 @@ class ArchDistribution(nn.Module):
         """Draw architectures; returns the NNI sample dicts and ``[num_samples, labels]`` indices.
 
         Sampling runs on the CPU with ``generator`` so that a seeded generator gives the same
-        architectures on every rank and after a resume.
+        architectures on every rank and after a resume. It inverts each label's CDF at one
+        uniform draw: two searches that share a seed but differ in alpha (say, in ``beta``) see
+        common random numbers, so their samples differ only where their distributions do.
         """
         if num_samples < 1:
             raise ValueError(f'num_samples must be >= 1, got {num_samples}.')
         with torch.no_grad():
-            probs = self.padded_log_probs().exp().cpu()
-            indices = torch.multinomial(probs, num_samples, replacement=True, generator=generator).t()
+            cdf = self.padded_log_probs().double().exp().cpu().cumsum(dim=-1)
+            uniforms = torch.rand(num_samples, len(self.labels), 1, generator=generator, dtype=torch.float64)
+            indices = (cdf.unsqueeze(0) <= uniforms * cdf[:, -1:].unsqueeze(0)).sum(dim=-1)
+            indices = torch.minimum(indices, torch.tensor([len(v) - 1 for v in self.values]))
         return [self.to_sample(row) for row in indices], indices
 
     def log_prob(self, indices: torch.Tensor) -> torch.Tensor:

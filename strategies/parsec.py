@@ -147,6 +147,7 @@ class Parsec(OneShotStrategy):
         self.dummy_input = dummy_input
         self.flops: ArchFlops | None = None
         self._search_space: dict[str, Any] | None = None
+        self._module: ParsecLightningModule | None = None
         self._module_kwargs = dict(
             num_samples=num_samples, warmup=warmup, arch_lr=arch_lr, arch_betas=arch_betas,
             weight_optimizer=weight_optimizer, weight_lr=weight_lr, momentum=momentum,
@@ -187,16 +188,19 @@ class Parsec(OneShotStrategy):
             return None
 
     def configure_oneshot_module(self, training_module: LightningModule) -> ParsecLightningModule:
-        return ParsecLightningModule(training_module, search_space=self._search_space, cost=self.cost,
-                                     flops=self.flops, **self._module_kwargs)
+        self._module = ParsecLightningModule(training_module, search_space=self._search_space, cost=self.cost,
+                                             flops=self.flops, **self._module_kwargs)
+        return self._module
 
     # ----------------------------------------------------------------------------------------
     # Results
     # ----------------------------------------------------------------------------------------
     @property
     def parsec_module(self) -> ParsecLightningModule:
-        """The search module (available after :meth:`run`)."""
-        return self.oneshot_module  # type: ignore[return-value]
+        """The search module (after :meth:`run`, or after :meth:`mutate_evaluator` when driven by hand)."""
+        if self._module is None:
+            raise RuntimeError('Parsec has no search module yet: run it, or call mutate_evaluator().')
+        return self._module
 
     @property
     def history(self) -> list[dict[str, float]]:

@@ -167,3 +167,17 @@ def test_lightning_callback_reports_at_epoch_end(broken):
     assert trainer.callback_metrics["data/skipped_train"] >= 5
     assert "missing.mp4 (missing file)" in callback.last_reports["train"][0]
     assert ds.skipped_count() == 0
+
+
+def test_video_level_prediction_averages_views():
+    from nni_autotsnet.data import VideoLevelAccumulator, average_views
+
+    logits = torch.tensor([[4.0, 0.0], [0.0, 1.0], [0.0, 3.0], [0.0, 3.0]])  # 2 videos x 2 views
+    scores = average_views(logits, 2)
+    assert scores.shape == (2, 2) and int(scores[0].argmax()) == 0 and int(scores[1].argmax()) == 1
+    acc = VideoLevelAccumulator()
+    acc.update(scores, labels=[0, 0], indices=[7, 8])
+    acc.update(scores[1:], labels=[0], indices=[8])  # a replaced video seen twice counts once
+    assert set(acc.predictions()) == {7, 8} and acc.accuracy() == 0.5
+    with pytest.raises(ValueError, match="multiple of 3 views"):
+        average_views(logits, 3)

@@ -154,6 +154,14 @@ class VideoReader:
         offset = self._start_pts + int(Fraction(seconds).limit_denominator(10**6) / tb)
         self._container.seek(max(offset, self._start_pts), stream=self._stream, backward=True, any_frame=False)
 
+    def _tolerance(self) -> float:
+        """Seconds within which a timestamp matches a time.
+
+        Timestamps are rounded to the stream's time base (1 ms in Matroska: frame 32 of a
+        29.97 fps video says 1.068 s, not 1.0677 s), so they match within half a tick.
+        """
+        return max(_EPS, 0.5 * float(self._stream.time_base))
+
     def _timed(self):
         """Yield ``(frame, seconds)`` from the current position of the container."""
         tb = float(self._stream.time_base)
@@ -178,7 +186,7 @@ class VideoReader:
             first = next(frames, None)
             if first is None:
                 return
-            if seek_to > 0 and first[1] > start + _EPS:
+            if seek_to > 0 and first[1] > start + self._tolerance():
                 continue
             yield first
             yield from frames
@@ -199,9 +207,7 @@ class VideoReader:
         """
         if self._container is None:
             raise VideoDecodeError(self.path, "reader is closed")
-        # A timestamp is rounded to the stream's time base (1 ms in Matroska: frame 32 of a
-        # 29.97 fps video says 1.068 s, not 1.0677 s), so times match within half a tick.
-        eps = max(_EPS, 0.5 * float(self._stream.time_base))
+        eps = self._tolerance()
         times = np.asarray(times, dtype=np.float64).reshape(-1)
         if times.size == 0:
             raise ValueError("frames_at needs at least one time")
