@@ -11,7 +11,7 @@ SlowFast's res2..res5; the stem is s1. Imports no NNI.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
 from .presets import Preset, StreamSpec
 
@@ -123,10 +123,20 @@ def _fixed(label: str, value: Any) -> Var:
     return Var(label, (value,), value)
 
 
+def _pinned(var: Var, fixed: Mapping[str, Any]) -> Var:
+    """``var`` fixed at ``fixed[label]`` when an earlier search part chose its value."""
+    if var.label not in fixed:
+        return var
+    value = fixed[var.label]
+    if value not in var.options or isinstance(value, bool):
+        raise ValueError(f"fixed label {var.label!r} has value {value!r}, not one of {list(var.options)}")
+    return _fixed(var.label, value)
+
+
 def _stream(preset: Preset, spec: StreamSpec, name: str, frames: int, searched: bool,
-            attention: bool) -> StreamLayout:
+            attention: bool, fixed: Mapping[str, Any]) -> StreamLayout:
     def var(label: str, options, default) -> Var:
-        return Var(label, tuple(options), default) if searched else _fixed(label, default)
+        return _pinned(Var(label, tuple(options), default), fixed) if searched else _fixed(label, default)
 
     size = (preset.crop - 1) // 2 + 1  # the stem's 1x3x3 conv strides 2
     stem_size = size
@@ -144,7 +154,7 @@ def _stream(preset: Preset, spec: StreamSpec, name: str, frames: int, searched: 
                 att = _fixed(f"attention/{sname}_b{b}", "none")
             elif (i + 2) in preset.attention_stages:
                 # searched only in the last part; before that it sits at its default
-                att = Var(f"attention/{sname}_b{b}", preset.attention_ops, preset.attention_default)
+                att = _pinned(Var(f"attention/{sname}_b{b}", preset.attention_ops, preset.attention_default), fixed)
             else:
                 att = _fixed(f"attention/{sname}_b{b}", preset.attention_default)
             blocks.append(BlockLayout(
@@ -178,20 +188,33 @@ def _pin_attention(layout_stream: StreamLayout, searched: bool) -> StreamLayout:
                         tuple(stages))
 
 
-def make_layout(preset: Preset, parts: str = "all") -> Layout:
-    """The layout of ``preset`` for a search part: ``sparse``, ``fusion`` (+ dense, fusion) or ``all``."""
+def make_layout(preset: Preset, parts: str = "all", fixed: Mapping[str, Any] | None = None) -> Layout:
+    """The layout of ``preset`` for a search part: ``sparse``, ``fusion`` (+ dense, fusion) or ``all``.
+
+    ``fixed`` pins searched labels to values chosen by an earlier part of the progressive search
+    (e.g. part 2 inherits part 1's sparse stream); a label or value not of the space is a ``ValueError``.
+    """
     if parts not in PARTS:
         raise ValueError(f"parts must be one of {PARTS}, got {parts!r}")
-    sparse = _stream(preset, preset.sparse, "sparse", preset.sparse_frames, searched=True, attention=True)
+    fixed = dict(fixed or {})
+    sparse = _stream(preset, preset.sparse, "sparse", preset.sparse_frames, searched=True, attention=True,
+                     fixed=fixed)
     sparse = _pin_attention(sparse, searched=parts == "all")
     if parts == "sparse":
-        return Layout(preset, parts, sparse, None, ())
-    dense = _stream(preset, preset.dense, "dense", preset.frames, searched=True, attention=False)
-    ops = preset.fusion_ops
-    fusions = [FusionLayout(Var("fusion/s1", ops, preset.fusion_default), _fixed("dense/s1_c", preset.dense.stem),
-                            _fixed("sparse/s1_c", preset.sparse.stem), preset.sparse_frames, sparse.stem_size)]
-    for i in range(3):  # after the stem and each of the first three stages
-        fusions.append(FusionLayout(Var(f"fusion/s{i + 2}", ops, preset.fusion_default),
-                                    dense.stages[i].width, sparse.stages[i].width,
-                                    preset.sparse_frames, sparse.stages[i].blocks[-1].size_out))
-    return Layout(preset, parts, sparse, dense, tuple(fusions))
+        layout = Layout(preset, parts, sparse, None, ())
+    else:
+        dense = _stream(preset, preset.dense, "dense", preset.frames, searched=True, attention=False, fixed=fixed)
+        ops = preset.fusion_ops
+        fusions = [FusionLayout(_pinned(Var("fusion/s1", ops, preset.fusion_default), fixed),
+                                _fixed("dense/s1_c", preset.dense.stem), _fixed("sparse/s1_c", preset.sparse.stem),
+                                preset.sparse_frames, sparse.stem_size)]
+        for i in range(3):  # after the stem and each of the first three stages
+            fusions.append(FusionLayout(_pinned(Var(f"fusion/s{i + 2}", ops, preset.fusion_default), fixed),
+                                        dense.stages[i].width, sparse.stages[i].width,
+                                        preset.sparse_frames, sparse.stages[i].blocks[-1].size_out))
+        layout = Layout(preset, parts, sparse, dense, tuple(fusions))
+    known = {v.label for v in layout._all_vars()}
+    unknown = sorted(set(fixed) - known)
+    if unknown:
+        raise ValueError(f"fixed label {unknown[0]!r} is not a variable of preset {preset.name!r} with parts={parts!r}")
+    return layout

@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from nni_autotsnet.yamlcheck import YamlReader
+
 __all__ = [
     "PRESET_DIR", "PRESET_NAMES", "FUSION_OPS", "ATTENTION_OPS", "PresetError",
     "StageSpec", "StreamSpec", "Preset", "load_preset",
@@ -87,58 +89,8 @@ class Preset:
         return dataclasses.replace(self, **changes)
 
 
-class _Reader:
-    """Reads keys out of one YAML mapping, naming the file and the dotted key in every error."""
-
-    def __init__(self, data: Any, where: str, path: str):
-        if not isinstance(data, dict):
-            raise PresetError(f"{path}: '{where or '<top>'}' must be a mapping, got {type(data).__name__}")
-        self.data, self.where, self.path, self.used = data, where, path, set()
-
-    def key(self, name: str) -> str:
-        return f"{self.where}.{name}" if self.where else name
-
-    def fail(self, name: str, message: str) -> PresetError:
-        return PresetError(f"{self.path}: key '{self.key(name)}': {message}")
-
-    def get(self, name: str, kind: type | tuple[type, ...], default: Any = ..., check=None, why: str = "") -> Any:
-        self.used.add(name)
-        if name not in self.data:
-            if default is ...:
-                raise self.fail(name, "missing")
-            return default
-        value = self.data[name]
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, kind) or isinstance(value, bool):
-            raise self.fail(name, f"expected {getattr(kind, '__name__', kind)}, got {value!r}")
-        if check is not None and not check(value):
-            raise self.fail(name, f"bad value {value!r} ({why})")
-        return value
-
-    def values(self, name: str, kind: type, check=None, why: str = "") -> tuple:
-        items = self.get(name, list, check=lambda v: len(v) > 0, why="must be a non-empty list")
-        out = []
-        for i, v in enumerate(items):
-            if kind is float and isinstance(v, int) and not isinstance(v, bool):
-                v = float(v)
-            if not isinstance(v, kind) or isinstance(v, bool) or (check is not None and not check(v)):
-                raise self.fail(name, f"bad element {i}: {v!r} ({why or 'expected ' + kind.__name__})")
-            out.append(v)
-        if len(set(out)) != len(out):
-            raise self.fail(name, f"duplicate values in {items!r}")
-        return tuple(out)
-
-    def sub(self, name: str) -> "_Reader":
-        self.used.add(name)
-        if name not in self.data:
-            raise self.fail(name, "missing")
-        return _Reader(self.data[name], self.key(name), self.path)
-
-    def finish(self) -> None:
-        unknown = sorted(set(self.data) - self.used)
-        if unknown:
-            raise self.fail(unknown[0], f"unknown key (known: {', '.join(sorted(self.used))})")
+def _reader(data: Any, where: str, path: str) -> YamlReader:
+    return YamlReader(data, where, path, PresetError)
 
 
 def _positive(v) -> bool:
@@ -149,12 +101,12 @@ def _odd(v) -> bool:
     return v > 0 and v % 2 == 1
 
 
-def _stream(r: _Reader, with_head: bool) -> StreamSpec:
+def _stream(r: YamlReader, with_head: bool) -> StreamSpec:
     stem = r.get("stem", int, check=_positive, why="must be > 0")
     raw_stages = r.get("stages", list, check=lambda v: len(v) == 4, why="exactly four stages")
     stages = []
     for i in range(len(raw_stages)):
-        s = _Reader(raw_stages[i], f"{r.key('stages')}[{i}]", r.path)
+        s = _reader(raw_stages[i], f"{r.key('stages')}[{i}]", r.path)
         depth = s.get("depth", int, check=_positive, why="must be > 0")
         widths = s.values("widths", int, check=_positive, why="widths must be > 0")
         width = s.get("width", int, check=lambda w: w in widths, why=f"the default width must be one of {widths}")
@@ -171,7 +123,7 @@ def _stream(r: _Reader, with_head: bool) -> StreamSpec:
 
 
 def _parse(data: Any, name: str, path: str) -> Preset:
-    r = _Reader(data, "", path)
+    r = _reader(data, "", path)
     frames = r.get("frames", int, check=_positive, why="must be > 0")
     alpha = r.get("alpha", int, check=lambda a: a > 0 and frames % a == 0,
                   why=f"must be > 0 and divide frames={frames}")

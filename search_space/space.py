@@ -111,11 +111,13 @@ class TwoStreamSpace(TwoStreamNet, ModelSpace):
     1.96...
     """
 
-    def __init__(self, preset: str | Path | Preset = "tiny", parts: str = "all", num_classes: int | None = None):
+    def __init__(self, preset: str | Path | Preset = "tiny", parts: str = "all", num_classes: int | None = None,
+                 fixed: Mapping[str, Any] | None = None):
         preset = load_preset(preset)
-        layout = make_layout(preset, parts)
+        layout = make_layout(preset, parts, fixed)
         super().__init__(layout, SearchOps(), num_classes)
         self.preset, self.parts, self.layout, self.num_classes = preset, parts, layout, num_classes
+        self.fixed = dict(fixed or {})
         self._cost_model: CostModel | None = None
 
     @property
@@ -126,9 +128,13 @@ class TwoStreamSpace(TwoStreamNet, ModelSpace):
         return self._cost_model
 
     @classmethod
-    def from_preset(cls, name: str | Path, parts: str = "all", num_classes: int | None = None) -> "TwoStreamSpace":
-        """The space of a named preset (``tiny``, ``S``, ``M``, ``L``) or of a preset YAML file."""
-        return cls(name if isinstance(name, Preset) else str(name), parts, num_classes)
+    def from_preset(cls, name: str | Path, parts: str = "all", num_classes: int | None = None,
+                    fixed: Mapping[str, Any] | None = None) -> "TwoStreamSpace":
+        """The space of a named preset (``tiny``, ``S``, ``M``, ``L``) or of a preset YAML file.
+
+        ``fixed`` pins labels to values an earlier search part chose (progressive search).
+        """
+        return cls(name if isinstance(name, Preset) else str(name), parts, num_classes, fixed)
 
     @property
     def input_shape(self) -> tuple[int, int, int, int]:
