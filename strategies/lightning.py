@@ -327,7 +327,7 @@ class ParsecLightningModule(BaseOneShotLightningModule):
         """The figures logged every epoch (see the README's PARSEC section for their meaning)."""
         stats = self._epoch_stats
         metrics: dict[str, float] = {
-            'entropy': float(self.dist.entropy()),
+            'entropy': float(self.dist.entropy().detach()),
             'ess': stats['ess'] / stats['steps'] if stats['steps'] else float('nan'),
             'alpha_frozen': float(self.alpha_frozen()),
         }

@@ -235,7 +235,7 @@ class Parsec(OneShotStrategy):
             'most_likely': describe(*top[0]),
             'top': [describe(s, p) for s, p in top],
             'alpha': module.dist.to_json_dict(),
-            'entropy': float(module.dist.entropy()),
+            'entropy': float(module.dist.entropy().detach()),
             'beta': self.beta,
             'flops_window': list(self.flops_window) if self.flops_window else None,
             'flops_source': self.flops.source if self.flops is not None else None,

@@ -1,0 +1,339 @@
+"""Experiment configs (``experiments/*.yaml``): one source of defaults, validated on load.
+
+Every key has its default and meaning in :data:`DEFAULTS` below; a YAML file holds only what
+changes. :func:`load_config` merges the file and any ``key.sub=value`` overrides over the
+defaults, then checks every key and every cross-field rule (T_min <= T_max, a part that adds
+no searched variable, ...) before anything trains, raising :class:`ConfigError` with the file
+and the dotted key. Relative paths resolve against the config file's folder, so a config runs
+the same from any working directory (and from an NNI trial).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import yaml
+
+from nni_autotsnet.search_space.layout import PARTS, make_layout
+from nni_autotsnet.search_space.presets import PresetError, load_preset
+from nni_autotsnet.yamlcheck import YamlReader
+
+__all__ = ["ConfigError", "DEFAULTS", "TABLE2", "DataConfig", "PartConfig", "SearchConfig", "TrainerConfig",
+           "ExperimentConfig", "load_config", "parse_overrides", "NNI_PARAMETER_KEYS"]
+
+
+class ConfigError(ValueError):
+    """A config key is unknown, missing, of the wrong type or inconsistent; the message names file and key."""
+
+
+# Supplement Table 2: epochs, weight learning rate (total batch 256) and alpha learning rate per part.
+TABLE2 = {"sparse": (800, 0.4, 0.015), "fusion": (400, 0.2, 0.015), "all": (200, 0.2, 0.010)}
+REFERENCE_BATCH = 256  # the supplement's total batch (8 clips x 32 GPUs) for Table 2's learning rates
+
+DEFAULTS: dict[str, Any] = {
+    "preset": "tiny",              # search-space preset: tiny, S, M, L or a preset YAML path
+    "output": "runs/search",       # search directory (in an NNI trial: the trial's own directory)
+    "data": {
+        "benchmark": None,         # folder of the bundled temporal benchmark, built there if missing
+        "benchmark_seed": 0,       # its seed (same seed, same bytes)
+        "train": None,             # training list (CSV path,label or SlowFast 'path label'); overrides benchmark
+        "val": None,               # validation list (the search's val accuracy of the most likely arch)
+        "root": None,              # folder of relative video paths (default: each list's folder)
+        "labels_file": None,       # class names, one a line; default: collected from the training list
+        "preset": None,            # data preset (sizes, frames, stride); default: the space preset's name
+        "batch_size": 8,           # clips per device and step (supplement: 8 per GPU)
+        "num_workers": 2,          # DataLoader worker processes per device
+        "hflip": True,             # random horizontal flip (turn off for direction-sensitive classes)
+        "autoaugment": True,       # AutoAugment, same parameters on every frame of a clip
+        "val_views": 1,            # temporal views per validation video during the search
+    },
+    "search": {
+        "num_samples": 13,         # K, architectures sampled per step (supplement: 13)
+        "beta": 0.0,               # weight of beta * log C(alpha); 0 searches without a FLOPs constraint
+        "flops_window": None,      # [T_min, T_max] in GFLOPs (multiply-adds) per view; needed when beta > 0
+        "warmup": 0.25,            # fraction of each part's epochs with alpha frozen
+        "epoch_scale": 1.0,        # Table 2 epochs (800 / 400 / 200) times this, at least 1 each
+        "lr_scale": None,          # Table 2 learning rates times this; null: total batch / 256 (linear rule)
+        "parts": list(PARTS),      # progressive search parts, in order: sparse, fusion, all
+        "epochs": None,            # {part: epochs} overriding the scaled Table 2 figure for a part
+        "seed": 0,                 # seeds weights, data order and architecture sampling
+        "metric_samples": 256,     # architectures drawn per epoch to estimate E[GFLOPs] and C(alpha)
+        "top_n": 5,                # most likely architectures listed in alpha.json
+        "gradient_clip_val": None, # clip the weight gradients' norm
+    },
+    "trainer": {
+        "accelerator": "auto",     # cpu, gpu or auto (Lightning)
+        "devices": 1,              # devices per node (more than one: DDP)
+        "num_nodes": 1,            # nodes
+        "precision": "32-true",    # Lightning precision
+        "threads": None,           # torch intra-op threads per process; null: torch's default
+        "log_every_n_steps": 10,
+    },
+}
+
+# Short names an NNI trial's parameters may use (any dotted config key works too).
+NNI_PARAMETER_KEYS = {"beta": "search.beta", "t_min": "search.flops_window.0", "t_max": "search.flops_window.1",
+                      "num_samples": "search.num_samples", "seed": "search.seed"}
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    benchmark: Path | None
+    benchmark_seed: int
+    train: Path | None
+    val: Path | None
+    root: Path | None
+    labels_file: Path | None
+    preset: str
+    batch_size: int
+    num_workers: int
+    hflip: bool
+    autoaugment: bool
+    val_views: int | str
+
+
+@dataclass(frozen=True)
+class PartConfig:
+    """One part of the progressive search (a row of supplement Table 2, scaled)."""
+
+    name: str
+    epochs: int
+    weight_lr: float
+    arch_lr: float
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    num_samples: int
+    beta: float
+    flops_window: tuple[float, float] | None
+    warmup: float
+    parts: tuple[PartConfig, ...]
+    seed: int
+    metric_samples: int
+    top_n: int
+    gradient_clip_val: float | None
+
+
+@dataclass(frozen=True)
+class TrainerConfig:
+    accelerator: str
+    devices: int
+    num_nodes: int
+    precision: str
+    threads: int | None
+    log_every_n_steps: int
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    path: Path | None
+    preset: str
+    output: Path
+    data: DataConfig
+    search: SearchConfig
+    trainer: TrainerConfig
+    raw: dict  # the merged mapping, written next to the results
+
+    def in_window(self, gflops: float) -> bool | None:
+        """Whether ``gflops`` lies in the FLOPs window (``None`` without one)."""
+        if self.search.flops_window is None:
+            return None
+        lo, hi = self.search.flops_window
+        return lo <= gflops <= hi
+
+
+def _merge(base: dict, update: Mapping, where: str, path: str) -> dict:
+    """``update`` over ``base``; a key unknown to the defaults is an error naming it."""
+    out = copy.deepcopy(base)
+    for key, value in update.items():
+        dotted = f"{where}.{key}" if where else str(key)
+        if key not in base:
+            raise ConfigError(f"{path}: unknown key '{dotted}' (known: {', '.join(sorted(map(str, base)))})")
+        if isinstance(value, Mapping) and value and all(str(k).isdigit() for k in value) \
+                and not isinstance(base[key], dict):
+            items = list(base[key] or [])  # ``key.0=x``: one element of a list value
+            for index, item in value.items():
+                items.extend([None] * (int(index) + 1 - len(items)))
+                items[int(index)] = item
+            out[key] = items
+        elif isinstance(base[key], dict):
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{path}: key '{dotted}' must be a mapping, got {value!r}")
+            out[key] = _merge(base[key], value, dotted, path)
+        else:
+            out[key] = value
+    return out
+
+
+def parse_overrides(items: Sequence[str] | Mapping[str, Any]) -> dict:
+    """``["search.beta=0.1", ...]`` (values parsed as YAML) or ``{dotted key: value}`` as a nested dict.
+
+    A trailing index sets one element of a list value: ``search.flops_window.0=1.37``.
+    """
+    pairs = items.items() if isinstance(items, Mapping) else []
+    if not isinstance(items, Mapping):
+        parsed = []
+        for item in items:
+            key, sep, value = item.partition("=")
+            if not sep or not key:
+                raise ConfigError(f"override {item!r}: expected key.sub=value")
+            parsed.append((key.strip(), yaml.safe_load(value)))
+        pairs = parsed
+    nested: dict = {}
+    for key, value in pairs:
+        key = NNI_PARAMETER_KEYS.get(key, key)
+        node = nested
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {key!r}: '{part}' is not a mapping")
+        node[parts[-1]] = value
+    return nested
+
+
+def load_config(path: str | Path | None = None, overrides: Sequence[str] | Mapping[str, Any] = ()) -> ExperimentConfig:
+    """Load ``path`` (or the defaults alone), apply ``overrides`` and validate everything."""
+    where = str(path) if path is not None else "<defaults>"
+    data: Any = {}
+    if path is not None:
+        try:
+            data = yaml.safe_load(Path(path).read_text()) or {}
+        except OSError as err:
+            raise ConfigError(f"{path}: cannot read the config: {err.strerror}") from None
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path}: not valid YAML: {err}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: a config must be a mapping of keys, got {type(data).__name__}")
+    merged = _merge(DEFAULTS, data, "", where)
+    merged = _merge(merged, parse_overrides(overrides), "", f"{where} (override)")
+    base = Path(path).resolve().parent if path is not None else Path.cwd()
+    return _validate(merged, where, base)
+
+
+def _path(value: str | None, base: Path) -> Path | None:
+    if value is None:
+        return None
+    p = Path(value).expanduser()
+    return p if p.is_absolute() else (base / p)
+
+
+def _validate(raw: dict, where: str, base: Path) -> ExperimentConfig:
+    r = YamlReader(raw, "", where, ConfigError)
+    preset_name = r.get("preset", str)
+    preset_ref = preset_name if preset_name in ("tiny", "S", "M", "L") else str(_path(preset_name, base))
+    try:
+        preset = load_preset(preset_ref)
+    except PresetError as err:
+        raise ConfigError(f"{where}: key 'preset': {err}") from None
+    output = _path(r.get("output", str), base)
+
+    d = r.sub("data")
+    def opt_path(name: str) -> Path | None:
+        return _path(d.get(name, str, None), base)
+    data = DataConfig(
+        benchmark=opt_path("benchmark"), benchmark_seed=d.get("benchmark_seed", int),
+        train=opt_path("train"), val=opt_path("val"), root=opt_path("root"), labels_file=opt_path("labels_file"),
+        preset=d.get("preset", str, None) or preset.name,
+        batch_size=d.get("batch_size", int, check=lambda v: v > 0, why="must be > 0"),
+        num_workers=d.get("num_workers", int, check=lambda v: v >= 0, why="must be >= 0"),
+        hflip=_bool(d, "hflip"), autoaugment=_bool(d, "autoaugment"),
+        val_views=d.get("val_views", (int, str)),
+    )
+    d.finish()
+    if data.train is None and data.benchmark is None:
+        raise ConfigError(f"{where}: key 'data.train': missing (or set 'data.benchmark' to use the bundled benchmark)")
+    if (data.train is None) != (data.val is None):
+        raise ConfigError(f"{where}: key 'data.{'val' if data.val is None else 'train'}': "
+                          "give both data.train and data.val, or neither (to use data.benchmark)")
+    from nni_autotsnet.data import DATA_PRESETS
+    if data.preset not in DATA_PRESETS:
+        raise ConfigError(f"{where}: key 'data.preset': {data.preset!r} is not one of {sorted(DATA_PRESETS)}")
+
+    s = r.sub("search")
+    num_samples = s.get("num_samples", int, check=lambda v: v >= 1, why="K must be >= 1")
+    beta = s.get("beta", float, check=lambda v: v >= 0 and math.isfinite(v), why="beta must be >= 0")
+    window = s.get("flops_window", list, None, check=lambda v: len(v) == 2, why="[T_min, T_max] in GFLOPs per view")
+    if window is not None:
+        if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in window):
+            raise s.fail("flops_window", f"T_min and T_max must be numbers (GFLOPs per view), got {window!r}")
+        if not 0 < window[0] <= window[1]:
+            raise s.fail("flops_window", f"need 0 < T_min <= T_max, got T_min={window[0]} > T_max={window[1]}"
+                         if window[0] > window[1] else f"need 0 < T_min <= T_max, got {window!r}")
+        window = (float(window[0]), float(window[1]))
+    if beta > 0 and window is None:
+        raise s.fail("flops_window", f"missing: beta={beta} needs a window [T_min, T_max] in GFLOPs per view")
+    warmup = s.get("warmup", float, check=lambda v: 0 <= v < 1, why="a fraction in [0, 1)")
+    epoch_scale = s.get("epoch_scale", float, check=lambda v: v > 0, why="must be > 0")
+    lr_scale = s.get("lr_scale", float, None, check=lambda v: v > 0, why="must be > 0")
+    parts = s.get("parts", list, check=lambda v: len(v) > 0, why="a non-empty list")
+    epochs_override = s.get("epochs", dict, None)
+    trainer_devices = raw["trainer"].get("devices", 1)
+    total_batch = data.batch_size * (trainer_devices if isinstance(trainer_devices, int) else 1) * \
+        (raw["trainer"].get("num_nodes", 1) if isinstance(raw["trainer"].get("num_nodes", 1), int) else 1)
+    lr_factor = lr_scale if lr_scale is not None else total_batch / REFERENCE_BATCH
+    part_configs = _parts(parts, epochs_override or {}, epoch_scale, lr_factor, preset, s)
+    search = SearchConfig(
+        num_samples=num_samples, beta=beta, flops_window=window, warmup=warmup, parts=part_configs,
+        seed=s.get("seed", int), metric_samples=s.get("metric_samples", int, check=lambda v: v >= 1, why=">= 1"),
+        top_n=s.get("top_n", int, check=lambda v: v >= 1, why=">= 1"),
+        gradient_clip_val=s.get("gradient_clip_val", float, None, check=lambda v: v > 0, why="must be > 0"),
+    )
+    s.finish()
+
+    t = r.sub("trainer")
+    trainer = TrainerConfig(
+        accelerator=t.get("accelerator", str), devices=t.get("devices", int, check=lambda v: v >= 1, why=">= 1"),
+        num_nodes=t.get("num_nodes", int, check=lambda v: v >= 1, why=">= 1"),
+        precision=str(t.get("precision", (str, int))),
+        threads=t.get("threads", int, None, check=lambda v: v >= 1, why=">= 1"),
+        log_every_n_steps=t.get("log_every_n_steps", int, check=lambda v: v >= 1, why=">= 1"),
+    )
+    t.finish()
+    r.finish()
+    return ExperimentConfig(Path(where) if where != "<defaults>" else None, preset_ref, output, data, search,
+                            trainer, raw)
+
+
+def _bool(r: YamlReader, name: str) -> bool:
+    r.used.add(name)
+    value = r.data.get(name)
+    if not isinstance(value, bool):
+        raise r.fail(name, f"expected true or false, got {value!r}")
+    return value
+
+
+def _parts(names: list, epochs: dict, epoch_scale: float, lr_factor: float, preset, s: YamlReader
+           ) -> tuple[PartConfig, ...]:
+    """Check the parts' order and that each adds searched variables; scale Table 2 for each."""
+    seen: set[str] = set()
+    out = []
+    previous = -1
+    for i, name in enumerate(names):
+        if name not in PARTS:
+            raise s.fail("parts", f"element {i}: unknown part {name!r} (parts are {list(PARTS)})")
+        if PARTS.index(name) <= previous:
+            raise s.fail("parts", f"element {i}: {name!r} must come after {names[i - 1]!r} in the order {list(PARTS)}")
+        previous = PARTS.index(name)
+        labels = set(make_layout(preset, name).variables())
+        new = labels - seen
+        if not new:
+            raise s.fail("parts", f"part {name!r} names no mutable: preset {preset.name!r} has no searched "
+                                  f"variable in it that earlier parts did not search")
+        seen |= labels
+        table_epochs, weight_lr, arch_lr = TABLE2[name]
+        n = epochs.get(name)
+        if n is None:
+            n = max(1, round(table_epochs * epoch_scale))
+        elif not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise s.fail("epochs", f"{name}: expected a positive int, got {n!r}")
+        out.append(PartConfig(name, n, weight_lr * lr_factor, arch_lr))
+    unknown = sorted(set(epochs) - set(names))
+    if unknown:
+        raise s.fail("epochs", f"{unknown[0]!r} is not a part of search.parts {names}")
+    return tuple(out)

@@ -1,0 +1,280 @@
+"""``python -m nni_autotsnet.search --config experiments/tiny.yaml [key=value ...]``: one progressive PARSEC search.
+
+Supplement Table 2's three parts run in order, each a PARSEC search of its own with its own
+epochs, learning rates and alpha warm-up: the sparse stream; then the dense stream and the fusion
+blocks with part 1's most likely sparse stream fixed; then the attention blocks with everything
+else fixed. The search directory gets, per part (``part{i}_{name}/``) and at the end::
+
+    config.yaml                    the config as run (after overrides and NNI parameters)
+    part1_sparse/part.json         how to rebuild the part's space (preset, parts, fixed labels)
+    part1_sparse/arch.json         the part's most likely architecture (all labels fixed so far)
+    part1_sparse/alpha.json        alpha with choice labels, the top architectures and their GFLOPs
+    part1_sparse/supernet.pt       the weight-sharing supernet's state dict (weights_only loadable)
+    part1_sparse/last.ckpt         Lightning checkpoint (weights, alpha, optimisers, PARSEC's RNG)
+    part1_sparse/metrics.csv       per-epoch metrics (written every epoch)
+    arch.json, result.json         the final architecture; accuracy, GFLOPs, whether in the window
+
+A part whose ``arch.json`` exists is reused, so a search killed between parts goes on from the
+next part when run again. Run as an NNI trial (``nnictl create --config experiments/parsec.yml``),
+it reads its parameters (``beta``, ``t_min``, ``t_max`` or any dotted config key) from NNI,
+writes into the trial's directory, reports every epoch and the final result to NNI.
+GFLOPs are multiply-adds of convolutions, linear layers and matrix products per single view.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+import yaml
+
+from nni_autotsnet.config import ConfigError, ExperimentConfig, PartConfig, load_config
+from nni_autotsnet.search_space import ArchError, PresetError, save_arch
+
+__all__ = ["main", "run_search", "run_part", "in_nni_trial", "PART_FILES"]
+
+PART_FILES = ("part.json", "arch.json", "alpha.json", "supernet.pt", "metrics.csv")
+
+
+def in_nni_trial() -> bool:
+    """True inside a trial that ``nnictl`` launched (the local, remote or Kubernetes training service)."""
+    return os.environ.get("NNI_PLATFORM") not in (None, "", "unittest", "standalone")
+
+
+def _atomic_save(obj: Any, path: Path) -> None:
+    """``torch.save`` to a temporary file, then rename: a crash never leaves a half-written file."""
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _atomic_text(text: str, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+# ------------------------------------------------------------------------------------------------
+# Data
+# ------------------------------------------------------------------------------------------------
+def ensure_benchmark(folder: Path, seed: int) -> Path:
+    """Build the bundled temporal benchmark in ``folder`` unless it is there (one builder at a time)."""
+    import fcntl
+
+    from nni_autotsnet.data import make_benchmark
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # concurrent NNI trials wait for the first one's build
+        if not (folder / "benchmark.json").exists():
+            print(f"building the temporal benchmark in {folder} ...", flush=True)
+            summary = make_benchmark(folder, seed=seed)
+            print(f"built {len(summary['videos'])} videos in {summary['build_seconds']:.1f} s", flush=True)
+    return folder
+
+
+def build_datasets(config: ExperimentConfig):
+    """The training dataset (random clips) and the validation dataset (``val_views`` views a video)."""
+    from nni_autotsnet.data import make_dataset
+
+    data = config.data
+    if data.train is None:
+        root = ensure_benchmark(data.benchmark, data.benchmark_seed)
+        train, val, labels = root / "train.csv", root / "val.csv", root / "labels.txt"
+    else:
+        train, val, labels = data.train, data.val, data.labels_file
+    common = dict(root=data.root, preset=data.preset, labels_file=str(labels) if labels else None,
+                  classes_from=None if labels else str(train))
+    train_ds = make_dataset(train, split="train", hflip=data.hflip, autoaugment=data.autoaugment, **common)
+    val_ds = make_dataset(val, split="val", views=data.val_views, **common)
+    return train_ds, val_ds
+
+
+# ------------------------------------------------------------------------------------------------
+# One part
+# ------------------------------------------------------------------------------------------------
+def _progress_callback(part: PartConfig, index: int, total: int, part_dir: Path, strategy):
+    """Prints one line per epoch and rewrites ``metrics.csv``, so a crash keeps every finished epoch."""
+    import pandas as pd
+    from pytorch_lightning.callbacks import Callback
+
+    class SearchProgress(Callback):
+        def __init__(self):
+            self.start = time.perf_counter()
+
+        def on_train_epoch_end(self, trainer, pl_module):
+            history = strategy.history
+            if not history:
+                return
+            frame = pd.DataFrame([{"part": part.name, **row} for row in history])
+            _atomic_text(frame.to_csv(index=False), part_dir / "metrics.csv")
+            last = history[-1]
+            cells = [f"{k}={last[k]:.4g}" for k in ("ml_val_acc", "expected_gflops", "ml_gflops", "cost", "entropy", "ess")
+                     if k in last]
+            frozen = " (alpha frozen)" if last.get("alpha_frozen") else ""
+            print(f"[part {index}/{total} {part.name}] epoch {last['epoch'] + 1}/{part.epochs}{frozen}: "
+                  f"{' '.join(cells)} ({time.perf_counter() - self.start:.0f} s)", flush=True)
+
+    return SearchProgress()
+
+
+def run_part(config: ExperimentConfig, part: PartConfig, index: int, fixed: dict, part_dir: Path,
+             train_ds, val_ds) -> dict:
+    """Search one part with PARSEC; write its files and return its architecture (``fixed`` included)."""
+    import pytorch_lightning as pl
+    from nni.nas.evaluator.pytorch import DataLoader, Lightning, Trainer
+    from pytorch_lightning.callbacks import ModelCheckpoint
+    from pytorch_lightning.loggers import CSVLogger
+
+    from nni_autotsnet.data import SkippedVideosCallback
+    from nni_autotsnet.module import VideoClassifier
+    from nni_autotsnet.search_space import TwoStreamSpace
+    from nni_autotsnet.strategies import Parsec
+
+    search, data, tr = config.search, config.data, config.trainer
+    seed = search.seed + 1000 * index
+    pl.seed_everything(seed, workers=True, verbose=False)
+    part_dir.mkdir(parents=True, exist_ok=True)
+    num_classes = train_ds.num_classes
+    space = TwoStreamSpace.from_preset(config.preset, parts=part.name, num_classes=num_classes, fixed=fixed)
+    _atomic_text(json.dumps({"preset": config.preset, "parts": part.name, "fixed": fixed,
+                             "num_classes": num_classes, "index": index}, indent=1), part_dir / "part.json")
+    strategy = Parsec(num_samples=search.num_samples, beta=search.beta, flops_window=search.flops_window,
+                      warmup=search.warmup, arch_lr=part.arch_lr, weight_lr=part.weight_lr, seed=seed,
+                      metric_samples=search.metric_samples, gradient_clip_val=search.gradient_clip_val)
+    model = strategy.mutate_model(space)
+    loader = dict(batch_size=data.batch_size, num_workers=data.num_workers,
+                  persistent_workers=data.num_workers > 0)
+    trainer = Trainer(
+        max_epochs=part.epochs, accelerator=tr.accelerator, devices=tr.devices, num_nodes=tr.num_nodes,
+        precision=tr.precision, default_root_dir=str(part_dir), num_sanity_val_steps=0,
+        log_every_n_steps=tr.log_every_n_steps, enable_model_summary=False,
+        enable_progress_bar=sys.stdout.isatty() and not in_nni_trial(),
+        logger=CSVLogger(str(part_dir), name="logs", version=""),
+        callbacks=[ModelCheckpoint(dirpath=str(part_dir), filename="epoch{epoch}", save_last=True, save_top_k=0),
+                   SkippedVideosCallback(),
+                   _progress_callback(part, index, len(config.search.parts), part_dir, strategy)],
+    )
+    evaluator = Lightning(VideoClassifier(learning_rate=part.weight_lr), trainer,
+                          train_dataloaders=DataLoader(train_ds, shuffle=True, drop_last=True, **loader),
+                          val_dataloaders=DataLoader(val_ds, **loader))
+    strategy.mutate_evaluator(evaluator).evaluate(model)
+
+    arch = {**fixed, **strategy.parsec_module.export()}
+    _atomic_save(model.state_dict(), part_dir / "supernet.pt")
+    strategy.export_alpha(part_dir / "alpha.json", top_n=search.top_n)
+    save_arch(arch, part_dir / "arch.json", preset=config.preset, parts=part.name)  # written last: marks the part done
+    return {"arch": arch, "history": strategy.history, "flops": space.flops}
+
+
+# ------------------------------------------------------------------------------------------------
+# The progressive search
+# ------------------------------------------------------------------------------------------------
+def _finished_part(part_dir: Path, config: ExperimentConfig, part: PartConfig) -> dict | None:
+    """The architecture of a part a previous run finished, if it is of this config's space."""
+    from nni_autotsnet.search_space import load_arch
+
+    if not (part_dir / "arch.json").exists():
+        return None
+    arch, preset, parts = load_arch(part_dir / "arch.json")
+    if preset != config.preset or parts != part.name:
+        raise ArchError(f"{part_dir / 'arch.json'}: written by a search of preset {preset!r}, part {parts!r}; "
+                        f"this config searches {config.preset!r}, part {part.name!r}. Use another output folder.")
+    return arch
+
+
+def run_search(config: ExperimentConfig, out: Path, report_to_nni: bool = False) -> dict:
+    """Run every part of ``config.search.parts`` into ``out`` and return the final result."""
+    import pandas as pd
+
+    from nni_autotsnet.search_space import CostModel, make_layout, load_preset
+
+    if config.trainer.threads:
+        torch.set_num_threads(config.trainer.threads)
+    out.mkdir(parents=True, exist_ok=True)
+    _atomic_text(yaml.safe_dump(config.raw, sort_keys=False), out / "config.yaml")
+    start = time.perf_counter()
+    train_ds, val_ds = build_datasets(config)
+    print(f"data: {len(train_ds)} training and {len(val_ds)} validation videos, {train_ds.num_classes} classes",
+          flush=True)
+    fixed: dict = {}
+    histories = []
+    parts = config.search.parts
+    for index, part in enumerate(parts, start=1):
+        part_dir = out / f"part{index}_{part.name}"
+        done = _finished_part(part_dir, config, part)
+        if done is not None:
+            print(f"[part {index}/{len(parts)} {part.name}] already finished in {part_dir}; reusing it", flush=True)
+            fixed = done
+            if (part_dir / "metrics.csv").exists():
+                histories.append(pd.read_csv(part_dir / "metrics.csv"))
+            continue
+        print(f"[part {index}/{len(parts)} {part.name}] {part.epochs} epochs, weight lr {part.weight_lr:.4g}, "
+              f"alpha lr {part.arch_lr:.4g}, K={config.search.num_samples}, beta={config.search.beta}, "
+              f"window={config.search.flops_window} GFLOPs/view", flush=True)
+        result = run_part(config, part, index, fixed, part_dir, train_ds, val_ds)
+        fixed = result["arch"]
+        histories.append(pd.DataFrame([{"part": part.name, **h} for h in result["history"]]))
+
+    last = parts[-1].name
+    save_arch(fixed, out / "arch.json", preset=config.preset, parts=last)
+    cost = CostModel(make_layout(load_preset(config.preset), last), train_ds.num_classes)
+    gflops = cost.flops(fixed) / 1e9
+    metrics = pd.concat(histories, ignore_index=True) if histories else pd.DataFrame()
+    if not metrics.empty:
+        _atomic_text(metrics.to_csv(index=False), out / "metrics.csv")
+    final = metrics.iloc[-1].to_dict() if not metrics.empty else {}
+    accuracy = final.get("ml_val_acc")
+    result = {
+        "accuracy": None if accuracy is None or pd.isna(accuracy) else float(accuracy),
+        "gflops": gflops, "params": cost.params(fixed), "in_window": config.in_window(gflops),
+        "beta": config.search.beta, "flops_window": list(config.search.flops_window or []) or None,
+        "expected_gflops": final.get("expected_gflops"), "entropy": final.get("entropy"),
+        "preset": config.preset, "parts": [p.name for p in parts], "seconds": time.perf_counter() - start,
+    }
+    _atomic_text(json.dumps(result, indent=1, default=float), out / "result.json")
+    if report_to_nni:
+        import nni
+        nni.report_final_result({"default": result["accuracy"] or 0.0, "gflops": gflops,
+                                 "in_window": float(bool(result["in_window"])), "beta": config.search.beta,
+                                 "params_m": result["params"] / 1e6})
+    return result
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m nni_autotsnet.search", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", required=True, help="experiment YAML (experiments/tiny.yaml, ...)")
+    parser.add_argument("overrides", nargs="*", metavar="key.sub=value", help="config overrides (YAML values)")
+    parser.add_argument("--out", help="search directory (default: the config's output; an NNI trial's own folder)")
+    args = parser.parse_args(argv)
+
+    overrides = list(args.overrides)
+    trial = in_nni_trial()
+    try:
+        if trial:
+            import nni
+            params = nni.get_next_parameter() or {}
+            overrides += [f"{key}={json.dumps(value)}" for key, value in params.items()]
+        config = load_config(args.config, overrides)
+        out = Path(args.out) if args.out else Path(os.environ["NNI_OUTPUT_DIR"]) if trial else config.output
+        result = run_search(config, out, report_to_nni=trial)
+    except (ConfigError, PresetError, ArchError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    window = result["flops_window"]
+    print(f"searched architecture: {out / 'arch.json'}\n"
+          f"  {result['gflops']:.5f} GFLOPs per view (multiply-adds), {result['params'] / 1e6:.3f} M params, "
+          f"window {window} -> {'in' if result['in_window'] else 'outside' if window else 'no window'}; "
+          f"val accuracy of the most likely arch (supernet weights) {result['accuracy']}; "
+          f"{result['seconds']:.0f} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
