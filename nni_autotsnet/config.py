@@ -253,7 +253,8 @@ def _validate(raw: dict, where: str, base: Path) -> ExperimentConfig:
                           "give both data.train and data.val, or neither (to use data.benchmark)")
     from nni_autotsnet.data import DATA_PRESETS
     if data.preset not in DATA_PRESETS:
-        raise ConfigError(f"{where}: key 'data.preset': {data.preset!r} is not one of {sorted(DATA_PRESETS)}")
+        raise ConfigError(f"{where}: key 'data.preset': {data.preset!r} is not one of {sorted(DATA_PRESETS)} "
+                          "(a preset YAML of your own needs data.preset: the clip sizes to train with)")
 
     s = r.sub("search")
     num_samples = s.get("num_samples", int, check=lambda v: v >= 1, why="K must be >= 1")

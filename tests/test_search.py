@@ -1,0 +1,129 @@
+"""The progressive search command on the tiny preset and real generated videos; configs refused before training."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import yaml
+
+from nni_autotsnet.config import ConfigError, load_config
+from nni_autotsnet.data.testing import small_benchmark
+from nni_autotsnet.search import main
+from nni_autotsnet.search_space import PRESET_NAMES, check_arch, load_arch, make_layout, load_preset
+from nni_autotsnet.search_space.presets import PRESET_DIR
+
+QUICK = ["search.num_samples=2", "search.epochs={sparse: 1, fusion: 1, all: 1}", "search.metric_samples=8",
+         "data.batch_size=4", "data.num_workers=0", "trainer.threads=1"]
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory):
+    return small_benchmark(tmp_path_factory.getbasetemp() / "search_bench")
+
+
+@pytest.fixture(scope="module")
+def search_dir(bench, tmp_path_factory):
+    out = tmp_path_factory.mktemp("search")
+    assert main(["--config", "experiments/tiny.yaml", "--out", str(out), f"data.benchmark={bench}", *QUICK]) == 0
+    return out
+
+
+def test_each_part_writes_its_files_and_inherits_the_previous_one(search_dir):
+    preset = load_preset("tiny")
+    parts = [search_dir / "part1_sparse", search_dir / "part2_fusion", search_dir / "part3_all"]
+    fixed: dict = {}
+    for part_dir, name in zip(parts, ("sparse", "fusion", "all")):
+        for file in ("part.json", "arch.json", "alpha.json", "supernet.pt", "last.ckpt", "metrics.csv"):
+            assert (part_dir / file).is_file(), part_dir / file
+        info = json.loads((part_dir / "part.json").read_text())
+        assert info["parts"] == name and info["fixed"] == fixed  # part i+1 starts from part i's architecture
+        arch, preset_name, parts_name = load_arch(part_dir / "arch.json")
+        assert (preset_name, parts_name) == ("tiny", name)
+        assert {k: arch[k] for k in fixed} == fixed
+        check_arch(make_layout(preset, name), arch)  # a full point of this part's space
+        searched = set(make_layout(preset, name, fixed).variables())
+        alpha = json.loads((part_dir / "alpha.json").read_text())
+        assert set(alpha["alpha"]) == searched and searched.isdisjoint(fixed)
+        state = torch.load(part_dir / "supernet.pt", weights_only=True)
+        assert state and all(isinstance(v, torch.Tensor) for v in state.values())
+        rows = (part_dir / "metrics.csv").read_text().splitlines()
+        assert rows[0].startswith("part,epoch") and len(rows) == 2  # one epoch
+        fixed = arch
+    final, _, _ = load_arch(search_dir / "arch.json")
+    assert final == fixed
+    result = json.loads((search_dir / "result.json").read_text())
+    from nni_autotsnet.search_space import TwoStreamSpace
+    space = TwoStreamSpace.from_preset("tiny", parts="all", num_classes=10)
+    assert result["gflops"] == pytest.approx(space.flops(final) / 1e9)
+    lo, hi = result["flops_window"]
+    assert result["in_window"] == (lo <= result["gflops"] <= hi)
+    assert 0.0 <= result["accuracy"] <= 1.0
+
+
+def test_a_rerun_reuses_finished_parts(search_dir, bench, capsys):
+    before = (search_dir / "arch.json").read_text()
+    stamp = (search_dir / "part2_fusion" / "supernet.pt").stat().st_mtime_ns
+    assert main(["--config", "experiments/tiny.yaml", "--out", str(search_dir), f"data.benchmark={bench}", *QUICK]) == 0
+    assert capsys.readouterr().out.count("already finished") == 3
+    assert (search_dir / "arch.json").read_text() == before
+    assert (search_dir / "part2_fusion" / "supernet.pt").stat().st_mtime_ns == stamp
+
+
+def test_a_folder_of_another_preset_is_refused(search_dir, bench, capsys):
+    code = main(["--config", "experiments/tiny.yaml", "--out", str(search_dir), f"data.benchmark={bench}",
+                 f"preset={PRESET_DIR / 'tiny.yaml'}", *QUICK])
+    assert code == 2 and "Use another output folder" in capsys.readouterr().err
+
+
+def _no_attention_preset(tmp_path):
+    data = yaml.safe_load((PRESET_DIR / "tiny.yaml").read_text())
+    data["attention"]["stages"] = []
+    path = tmp_path / "noatt.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.mark.parametrize("override, key", [
+    ("search.betta=0.1", "search.betta"),
+    ("search.flops_window=[0.009, 0.006]", "search.flops_window"),
+    ("search.beta=-0.1", "search.beta"),
+    ("search.num_samples=0", "search.num_samples"),
+    ("search.num_samples=two", "search.num_samples"),
+    ("search.parts=[sparse, fusion, fusion]", "search.parts"),
+    ("search.parts=[attention]", "search.parts"),
+    ("data.batch_size=0", "data.batch_size"),
+    ("trainer.devicez=2", "trainer.devicez"),
+])
+def test_a_bad_config_fails_before_training_naming_the_key(override, key, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["--config", "experiments/tiny.yaml", "--out", str(out), override]) == 2
+    err = capsys.readouterr().err
+    assert f"'{key}'" in err and "experiments/tiny.yaml" in err
+    assert not out.exists()  # nothing ran
+
+
+def test_a_part_that_names_no_mutable_is_refused(tmp_path):
+    preset = _no_attention_preset(tmp_path)
+    with pytest.raises(ConfigError, match=r"'search.parts'.*'all' names no mutable"):
+        load_config("experiments/tiny.yaml", [f"preset={preset}", "data.preset=tiny"])
+    config = load_config("experiments/tiny.yaml", [f"preset={preset}", "data.preset=tiny", "search.parts=[sparse, fusion]"])
+    assert [p.name for p in config.search.parts] == ["sparse", "fusion"]
+
+
+def test_a_config_file_with_an_unknown_key_names_the_file(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("preset: tiny\ndata: {benchmark: b, batchsize: 4}\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml: unknown key 'data.batchsize'"):
+        load_config(path)
+
+
+@pytest.mark.parametrize("name", ["tiny", *[n for n in PRESET_NAMES if n != "tiny"]])
+def test_shipped_configs_load_and_scale_table2(name):
+    config = load_config(f"experiments/{name}.yaml")
+    assert [p.name for p in config.search.parts] == ["sparse", "fusion", "all"]
+    epochs = [p.epochs for p in config.search.parts]
+    assert epochs[0] >= epochs[1] >= epochs[2] >= 1  # Table 2's 800 / 400 / 200, scaled by one factor
+    assert config.search.parts[2].arch_lr < config.search.parts[0].arch_lr  # 0.010 vs 0.015
+    assert config.data.benchmark is not None or config.data.train is not None
