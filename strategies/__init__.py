@@ -4,6 +4,11 @@
 building blocks, public so that tests, benchmarks and other strategies can reuse them.
 """
 
+# NNI's strategy package first: importing nni.nas.oneshot.pytorch.strategy before it (as our modules
+# do) trips a circular import inside NNI that leaves nni.nas.strategy.RandomOneShot, DARTS, ENAS...
+# as ImportFailedStrategy placeholders for the rest of the process.
+import nni.nas.strategy  # noqa: F401  isort: skip
+
 from .cost import CostEstimate, FlopsWindowCost
 from .distribution import ArchDistribution
 from .estimator import (

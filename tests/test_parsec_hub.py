@@ -71,3 +71,14 @@ def test_parsec_on_nasbench201_without_flops(tmp_path, caplog):
     with pytest.raises(RuntimeError, match='flops_fn or dummy_input'):
         Parsec(beta=0.1, flops_window=(1.0, 2.0), dummy_input=torch.randn(1, 3, 16, 16)).mutate_model(
             NasBench201(stem_out_channels=8, num_modules_per_stack=1, num_labels=10))
+
+
+def test_importing_parsec_first_leaves_nni_one_shot_strategies_usable():
+    """NNI's own strategies stay importable after ours (a circular import in NNI would swap in placeholders)."""
+    import subprocess
+    import sys
+    code = ("import nni_autotsnet.strategies\n"
+            "from nni.nas.strategy import DARTS, ENAS, RandomOneShot\n"
+            "print(' '.join(s.__name__ for s in (DARTS, ENAS, RandomOneShot)))\n")
+    done = subprocess.run([sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["DARTS", "ENAS", "RandomOneShot"]
