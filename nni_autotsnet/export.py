@@ -1,0 +1,375 @@
+"""``python -m nni_autotsnet.export``: turn a search result into plain PyTorch models and a cost table.
+
+Reads a search directory (an NNI trial directory has the same layout)::
+
+    SEARCH_DIR/arch.json                      the final architecture (save_arch format)
+    SEARCH_DIR/part{i}_{parts}/part.json      {"preset", "parts", "fixed", "num_classes", "index"}
+                              /alpha.json     Parsec.export_alpha: "top", "alpha", ...
+                              /supernet.pt    the state dict of the part's weight-sharing supernet
+
+or one ``--arch ARCH.json``, and writes per architecture ``arch.json``, ``model.pt`` (a plain dict
+that :func:`nni_autotsnet.models.load_exported` rebuilds without NNI) and a summary in the style of
+the supplement's Table 4: parameters, multiply-adds per view and per test protocol, CPU latency.
+``--weights`` slices each model's weights out of the supernet (NNI is imported only then).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import statistics
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+import pandas as pd
+import torch
+from torch import nn
+
+from nni_autotsnet.models import build_model
+from nni_autotsnet.models.exported import MODEL_BUILDER, MODEL_FORMAT
+from nni_autotsnet.search_space import (
+    PARTS, ArchError, PresetError, check_arch, infer_parts, load_arch, load_preset, make_layout, save_arch,
+)
+from nni_autotsnet.search_space.flops import fvcore_flops
+
+if TYPE_CHECKING:
+    from nni_autotsnet.strategies import ArchDistribution
+
+__all__ = ["ExportError", "Part", "Candidate", "read_part", "read_search_dir", "read_arch_file", "arch_probability",
+           "alpha_distribution", "inherit_weights", "views_per_video", "latency_ms", "export", "to_markdown", "main"]
+
+_PART_DIR = re.compile(r"^part(\d+)_(sparse|fusion|all)$")
+_DEFAULT_VIEWS = "10-LeftCenterRight"  # Kinetics' 10 clips x 3 crops, the data presets' default protocol
+_FLOPS_COL = "GFLOPs (multiply-adds per view)"
+
+
+class ExportError(ValueError):
+    """A user error: a missing or inconsistent input; the message names the file, key or label."""
+
+
+@dataclass
+class Part:
+    """One ``part{i}_{parts}`` folder: a search part, its pinned labels and its learned alpha."""
+
+    path: Path
+    index: int
+    preset: str
+    parts: str
+    fixed: dict[str, Any]
+    num_classes: int | None
+    alpha: dict[str, Any] | None  # alpha.json, when the part wrote one
+
+
+@dataclass
+class Candidate:
+    """One architecture to export: the full arch of the preset's space for ``parts``, and its origin."""
+
+    name: str
+    arch: dict[str, Any]
+    preset: str  # a preset name or a YAML path, as recorded
+    parts: str
+    num_classes: int | None = None
+    probability: float | None = None  # P(arch | alpha) of the part that searched it
+    part: Part | None = None  # the part whose supernet holds its weights
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ExportError(f"{path}: cannot read JSON: {err}") from None
+
+
+def read_part(path: Path) -> Part:
+    """Read ``path/part.json`` (and ``alpha.json`` if present); errors name the file and key."""
+    info = _read_json(path / "part.json")
+    if not isinstance(info, dict) or not all(key in info for key in ("preset", "parts")):
+        raise ExportError(f"{path / 'part.json'}: needs the keys 'preset' and 'parts'")
+    alpha = _read_json(path / "alpha.json") if (path / "alpha.json").is_file() else None
+    if alpha is not None and not _alpha_ok(alpha):
+        raise ExportError(f"{path / 'alpha.json'}: expected Parsec.export_alpha's 'top' [{{'sample', 'probability'}}] "
+                          "and 'alpha' {label: {'values', 'logits', 'probs'}}")
+    return Part(path, int(info.get("index", _PART_DIR.match(path.name).group(1))), str(info["preset"]),
+                info["parts"], dict(info.get("fixed") or {}), info.get("num_classes"), alpha)
+
+
+def _alpha_ok(alpha: Any) -> bool:
+    try:
+        entries = alpha.get("alpha", {}).values()
+        return (all(isinstance(t["sample"], dict) for t in alpha.get("top", []))
+                and all(len(e["values"]) == len(e["logits"]) == len(e["probs"]) > 0 for e in entries))
+    except (TypeError, KeyError, AttributeError):
+        return False
+
+
+def read_arch_file(path: Path, preset: str | None = None) -> Candidate:
+    """An arch JSON (save_arch format or a bare dict), checked against its preset (``ArchError`` names the file)."""
+    arch, file_preset, parts = load_arch(path)
+    if not isinstance(arch, dict):
+        raise ArchError(f"{path}: an architecture must be a JSON object of {{label: value}}")
+    if file_preset and preset and str(preset) != file_preset:
+        raise ExportError(f"{path}: key 'preset' is {file_preset!r}, but --preset {preset!r} was given")
+    preset = file_preset or preset
+    if preset is None:
+        raise ExportError(f"{path}: no 'preset' key; pass --preset")
+    parts = parts or infer_parts(arch)
+    if parts not in PARTS:
+        raise ExportError(f"{path}: key 'parts' is {parts!r}, not one of {PARTS}")
+    arch = check_arch(make_layout(load_preset(preset), parts), arch, source=str(path))
+    return Candidate(f"AutoTSNet-{load_preset(preset).name}", arch, str(preset), parts)
+
+
+def _import_nni() -> None:
+    """Import NNI once, quietly: NNI 3.0 warns about every torch class it does not know."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is found to be not a nn.Module")
+        import nni_autotsnet.search_space.space  # noqa: F401
+        import nni_autotsnet.strategies  # noqa: F401
+
+
+def alpha_distribution(alpha: Mapping[str, Any]) -> ArchDistribution:
+    """PARSEC's :class:`~nni_autotsnet.strategies.ArchDistribution` with alpha.json's ``alpha`` logits (imports NNI).
+
+    Its ``top_k`` and ``log_prob`` are the ones the search used, so ranks and probabilities agree with it.
+    """
+    _import_nni()
+    from nni.mutable import Categorical
+    from nni_autotsnet.strategies import ArchDistribution
+
+    # the dict keys are the labels; NNI's own label may not contain '/', so the mutables get stand-ins
+    dist = ArchDistribution({label: Categorical(entry["values"], label=f"c{i}")
+                             for i, (label, entry) in enumerate(alpha.items())})
+    with torch.no_grad():
+        dist.logits.copy_(torch.tensor([x for entry in alpha.values() for x in entry["logits"]]))
+    return dist
+
+
+def arch_probability(alpha: Mapping[str, Any], arch: Mapping[str, Any]) -> float | None:
+    """``P(arch | alpha)``: the product of alpha.json's per-label ``probs``; ``None`` if ``arch`` is not of it."""
+    prob = 1.0
+    for label, entry in alpha.items():
+        if label not in arch or arch[label] not in entry["values"]:
+            return None
+        prob *= entry["probs"][entry["values"].index(arch[label])]
+    return prob
+
+
+def _top_samples(part: Part, n: int) -> list[tuple[dict[str, Any], float | None]]:
+    where = part.path / "alpha.json"
+    if part.alpha is None:
+        raise ExportError(f"{where}: missing; --top needs the last part's alpha")
+    stored = [(entry["sample"], entry.get("probability")) for entry in part.alpha.get("top", [])]
+    if len(stored) >= n or "alpha" not in part.alpha:
+        if len(stored) < n:
+            print(f"note: {where} holds {len(stored)} architectures, not {n}: exporting those", file=sys.stderr)
+        return stored[:n]
+    found = alpha_distribution(part.alpha["alpha"]).top_k(n)
+    print(f"note: {where} stores the top {len(stored)}; recomputed the top {len(found)} from its logits",
+          file=sys.stderr)
+    return found
+
+
+def read_search_dir(root: Path, preset: str | None = None, top: int | None = None) -> list[Candidate]:
+    """The final architecture of a search directory, or the ``top`` most likely of its last part."""
+    if not root.is_dir():
+        raise ExportError(f"{root}: no such search directory")
+    if not (root / "arch.json").is_file():
+        raise ExportError(f"{root / 'arch.json'}: missing; is {root} a directory written by the search?")
+    final = read_arch_file(root / "arch.json", preset)
+    found = [read_part(p) for p in root.iterdir() if p.is_dir() and _PART_DIR.match(p.name)]
+    last = max(found, key=lambda p: p.index) if found else None
+    if last is not None:
+        if (last.preset, last.parts) != (final.preset, final.parts):
+            raise ExportError(f"{last.path / 'part.json'}: preset/parts {last.preset!r}/{last.parts!r} differ from "
+                              f"{root / 'arch.json'}'s {final.preset!r}/{final.parts!r}")
+        final.part, final.num_classes = last, last.num_classes
+        if last.alpha is not None and "alpha" in last.alpha:
+            final.probability = arch_probability(last.alpha["alpha"], final.arch)
+    if top is None:
+        return [final]
+    if last is None:
+        raise ExportError(f"{root}: no part*_* folder with part.json and alpha.json; --top needs one")
+    layout = make_layout(load_preset(last.preset), last.parts)
+    candidates = []
+    for i, (sample, prob) in enumerate(_top_samples(last, top), 1):
+        arch = check_arch(layout, {**last.fixed, **sample}, source=f"{last.path / 'alpha.json'} top[{i - 1}]")
+        candidates.append(Candidate(f"{final.name}-rank{i}", arch, last.preset, last.parts, last.num_classes,
+                                    prob, last))
+    return candidates
+
+
+def inherit_weights(part: Part, archs: Sequence[Mapping[str, Any]]) -> list[dict[str, torch.Tensor]]:
+    """State dicts of ``archs`` sliced out of ``part``'s supernet (imports NNI, builds the supernet once)."""
+    _import_nni()
+    from nni_autotsnet.search_space import TwoStreamSpace
+    from nni_autotsnet.strategies import Parsec
+
+    where = part.path / "supernet.pt"
+    if not where.is_file():
+        raise ExportError(f"{where}: missing; --weights needs the supernet the search part saved")
+    for arch in archs:
+        wrong = [label for label, value in part.fixed.items() if arch.get(label) != value]
+        if wrong:
+            raise ExportError(f"{part.path / 'part.json'}: fixed label {wrong[0]!r} is {part.fixed[wrong[0]]!r}, "
+                              f"the architecture has {arch.get(wrong[0])!r}: its weights are not in this supernet")
+    try:
+        space = TwoStreamSpace.from_preset(part.preset, parts=part.parts, num_classes=part.num_classes,
+                                           fixed=part.fixed)
+    except ValueError as err:
+        raise ExportError(f"{part.path / 'part.json'}: {err}") from None
+    Parsec().mutate_model(space)
+    try:
+        space.load_state_dict(torch.load(where, map_location="cpu", weights_only=True))
+    except Exception as err:  # RuntimeError on mismatched keys or shapes, pickle errors on other files
+        detail = " ".join(str(err).split())[:300] or type(err).__name__  # one line, the first keys named
+        raise ExportError(f"{where}: not the supernet of the space in {part.path / 'part.json'} "
+                          f"(preset {part.preset!r}, parts {part.parts!r}, {len(part.fixed)} fixed labels): "
+                          f"{detail}") from None
+    return [space.freeze({label: arch[label] for label in space.layout.variables()}).state_dict() for arch in archs]
+
+
+def views_per_video(preset: str, views: str | None = None) -> tuple[int, str]:
+    """Views per video of the test protocol: ``views``, else the same-named data preset's, else 10x3."""
+    from nni_autotsnet.data.transforms import DATA_PRESETS, parse_views
+
+    name = load_preset(preset).name  # a YAML preset's file stem
+    protocol = views or (DATA_PRESETS[name].views if name in DATA_PRESETS else _DEFAULT_VIEWS)
+    try:
+        clips, crops = parse_views(protocol)
+    except ValueError as err:
+        raise ExportError(f"--views: {err}") from None
+    return clips * crops, protocol
+
+
+def latency_ms(model: nn.Module, input_shape: Sequence[int], runs: int, warmup: int = 3) -> float:
+    """Median wall time of ``runs`` batch-1 forward passes (eval, no_grad) after ``warmup`` passes; NaN if 0."""
+    if runs < 1:
+        return float("nan")
+    x = torch.randn(1, *input_shape)
+    model.eval()
+    times = []
+    with torch.no_grad():
+        for i in range(warmup + runs):
+            start = time.perf_counter()
+            model(x)
+            if i >= warmup:
+                times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times)
+
+
+def _export_one(c: Candidate, root: Path, out: Path, state: dict | None, latency_runs: int,
+                views: tuple[int, str]) -> dict:
+    """Write ``arch.json`` and ``model.pt`` of one candidate into ``out``; its summary row."""
+    preset = load_preset(c.preset)
+    model = build_model(preset, c.arch, parts=c.parts, num_classes=c.num_classes)
+    if state is not None:
+        model.load_state_dict(state)  # copies: the file holds no view of the supernet's storage
+    out.mkdir(parents=True, exist_ok=True)
+    save_arch(c.arch, out / "arch.json", c.preset, c.parts)
+    torch.save({"format": MODEL_FORMAT, "builder": MODEL_BUILDER, "preset": c.preset, "parts": c.parts,
+                "num_classes": int(c.num_classes or preset.num_classes), "arch": dict(c.arch),
+                "state_dict": model.state_dict(), "inherited_weights": state is not None}, out / "model.pt")
+    flops, _ = fvcore_flops(model, preset.input_shape)
+    return {"model": c.name, "parts": c.parts, "params (M)": sum(p.numel() for p in model.parameters()) / 1e6,
+            _FLOPS_COL: flops / 1e9, "GFLOPs x views": flops * views[0] / 1e9, "views": views[0],
+            "view protocol": views[1], "CPU latency (ms, batch 1)": latency_ms(model, preset.input_shape, latency_runs),
+            "threads": torch.get_num_threads(), "probability": c.probability,
+            "weights": "inherited" if state is not None else "initialised",
+            "file": (out / "model.pt").relative_to(root).as_posix()}
+
+
+def to_markdown(df: pd.DataFrame) -> str:
+    """A GitHub markdown table, 4 significant figures (no dependency on ``tabulate``)."""
+    def cell(v: Any) -> str:
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            return "-"
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
+    lines = ["| " + " | ".join(df.columns) + " |", "|" + "---|" * len(df.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.astype(object).itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def _write_summary(rows: list[dict], out: Path, note: str) -> str:
+    df = pd.DataFrame(rows)
+    df.to_csv(out / "summary.csv", index=False)
+    text = f"{note}\n\n{to_markdown(df)}\n"
+    (out / "summary.md").write_text(text)
+    return text
+
+
+def export(search_dir: Path | None = None, *, arch: Path | None = None, preset: str | None = None,
+           out: Path | None = None, top: int | None = None, weights: bool = False, latency_runs: int = 20,
+           views: str | None = None, num_classes: int | None = None) -> tuple[pd.DataFrame, str]:
+    """Export a search directory's final (or ``top``) architectures, or one arch file; see the module doc.
+
+    Returns the summary table and its markdown; raises :class:`ExportError`, ``ArchError`` or
+    ``PresetError`` for user errors.
+    """
+    if search_dir is not None:
+        candidates = read_search_dir(Path(search_dir), preset, top)
+    else:
+        candidates = [read_arch_file(Path(arch), preset)]
+        candidates[0].num_classes = num_classes
+    out = Path(out) if out is not None else (Path(search_dir) if search_dir else Path(".")) / "export"
+    num_views = views_per_video(candidates[0].preset, views)  # one preset: the last part's
+    states: list[dict | None] = [None] * len(candidates)
+    if weights:
+        if candidates[0].part is None:
+            raise ExportError(f"{search_dir or arch}: --weights needs a search directory with part*_*/supernet.pt")
+        states = inherit_weights(candidates[0].part, [c.arch for c in candidates])
+    note = (f"{_FLOPS_COL}: fvcore, batch-norm left out, at the preset's input; 'GFLOPs x views' multiplies by "
+            f"the test protocol's views. CPU latency: median of {latency_runs} forward passes at batch 1 "
+            "(eval, torch.no_grad) after 3 warm-up passes. probability: P(arch | alpha) of the last search part.")
+    rows = []
+    for i, (c, state) in enumerate(zip(candidates, states), 1):
+        rows.append(_export_one(c, out, out / f"rank{i}" if top else out, state, latency_runs, num_views))
+        if top:
+            _write_summary(rows[-1:], out / f"rank{i}", note)
+    return pd.DataFrame(rows), _write_summary(rows, out, note)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse, export, print the markdown table; 2 with a one-line message on a user error."""
+    p = argparse.ArgumentParser(prog="python -m nni_autotsnet.export",
+                                description="Export searched architectures as plain PyTorch models with a cost table.")
+    p.add_argument("search_dir", nargs="?", type=Path, metavar="SEARCH_DIR", help="a search (or NNI trial) directory")
+    p.add_argument("--arch", type=Path, metavar="ARCH.json", help="export this arch JSON instead")
+    p.add_argument("--preset", help="preset name or YAML path, for an arch JSON that does not record one")
+    p.add_argument("--num-classes", type=int, metavar="K", help="classifier size for --arch (default: the preset's)")
+    p.add_argument("--top", type=int, metavar="N", help="export the N most likely architectures of the last part")
+    p.add_argument("--weights", action="store_true", help="inherit weights from the last part's supernet.pt")
+    p.add_argument("--out", type=Path, metavar="DIR", help="output directory (default: SEARCH_DIR/export or ./export)")
+    p.add_argument("--latency-runs", type=int, default=20, metavar="R", help="timed forward passes (0: no latency)")
+    p.add_argument("--views", help="test protocol such as 10-LeftCenterRight (default: the data preset's)")
+    p.add_argument("--threads", type=int, metavar="T", help="torch.set_num_threads for the latency runs")
+    try:
+        args = p.parse_args(argv)
+        if (args.search_dir is None) == (args.arch is None):
+            p.error("give a SEARCH_DIR or --arch ARCH.json (one of them)")
+        if args.arch is not None and (args.top or args.weights):
+            p.error("--top and --weights need a SEARCH_DIR, not --arch")
+        if args.top is not None and args.top < 1:
+            p.error(f"--top must be >= 1, got {args.top}")
+    except SystemExit as exit_:  # argparse printed its usage and message
+        return int(exit_.code or 0)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        _, text = export(args.search_dir, arch=args.arch, preset=args.preset, out=args.out, top=args.top,
+                         weights=args.weights, latency_runs=args.latency_runs, views=args.views,
+                         num_classes=args.num_classes)
+    except (ExportError, ArchError, PresetError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""Load a model written by ``python -m nni_autotsnet.export``, without NNI.
+
+A ``model.pt`` is a plain dict of tensors, strings and numbers, so ``torch.load(...,
+weights_only=True)`` reads it without unpickling code: the architecture travels as data and
+the module is rebuilt with :func:`~nni_autotsnet.models.build_model`, the builder it names.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .builder import build_model
+
+__all__ = ["MODEL_FORMAT", "MODEL_BUILDER", "load_exported", "read_exported"]
+
+MODEL_FORMAT = "nni-autotsnet-model/1"  # bump when the keys below change meaning
+MODEL_BUILDER = "nni_autotsnet.models.build_model"  # the only builder this version knows
+_KEYS = ("preset", "parts", "num_classes", "arch", "state_dict")
+
+
+def read_exported(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:
+    """The checked dict of an exported ``model.pt`` (``weights_only=True``: no code is unpickled).
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        Naming ``path`` and the key, if the file is not an export of this format.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such exported model file")
+    try:
+        data = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # a truncated file, a pickle with code, a non-torch file
+        raise ValueError(f"{path}: cannot be read with torch.load(weights_only=True): {err}") from None
+    if not isinstance(data, dict) or "format" not in data:
+        raise ValueError(f"{path}: not an nni-autotsnet export (no 'format' key; expected {MODEL_FORMAT!r})")
+    if data["format"] != MODEL_FORMAT:
+        raise ValueError(f"{path}: key 'format' is {data['format']!r}, this version reads {MODEL_FORMAT!r}")
+    if data.get("builder", MODEL_BUILDER) != MODEL_BUILDER:
+        raise ValueError(f"{path}: key 'builder' is {data['builder']!r}, expected {MODEL_BUILDER!r}")
+    missing = [key for key in _KEYS if key not in data]
+    if missing:
+        raise ValueError(f"{path}: missing key {missing[0]!r} (an export has {', '.join(_KEYS)})")
+    return data
+
+
+def load_exported(path: str | Path, map_location: Any = "cpu") -> nn.Module:
+    """Rebuild an exported model and load its weights; returned in eval mode, ready for inference.
+
+    Parameters
+    ----------
+    path
+        A ``model.pt`` written by ``python -m nni_autotsnet.export``.
+    map_location
+        Passed to :func:`torch.load` (``"cpu"`` by default, so a GPU-trained export loads anywhere).
+
+    Examples
+    --------
+    >>> model = load_exported("export/model.pt")  # doctest: +SKIP
+    >>> model(torch.randn(1, 3, 8, 64, 64)).shape  # doctest: +SKIP
+    torch.Size([1, 10])
+    """
+    data = read_exported(path, map_location)
+    model = build_model(data["preset"], data["arch"], parts=data["parts"], num_classes=data["num_classes"])
+    try:
+        model.load_state_dict(data["state_dict"])
+    except RuntimeError as err:
+        raise ValueError(f"{path}: key 'state_dict' does not fit the architecture it stores: {err}") from None
+    return model.eval()
