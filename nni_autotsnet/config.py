@@ -220,7 +220,7 @@ def _path(value: str | None, base: Path) -> Path | None:
     if value is None:
         return None
     p = Path(value).expanduser()
-    return p if p.is_absolute() else (base / p)
+    return p if p.is_absolute() else (base / p).resolve()
 
 
 def _validate(raw: dict, where: str, base: Path) -> ExperimentConfig:

@@ -1,39 +1,124 @@
-"""The README's main job (``make demo``). Until the search lands: build every preset's space and print
-its size table (searched variables, FLOPs and parameters of the default and extreme points).
+"""The README's main job (``make demo``): a small PARSEC search experiment through NNI, on CPU, end to end.
 
-FLOPs are multiply-adds of convolutions, linear layers and matrix products per single view.
+1. builds the bundled temporal benchmark (if it is not there yet);
+2. ``nnictl create --config experiments/parsec.yml``: one progressive search per beta, shown live
+   in NNI's web UI, whose address it prints; it follows the trials and prints their progress;
+3. prints the supplement's Table 1 analog (beta against searched GFLOPs and accuracy);
+4. exports the best trial (``python -m nni_autotsnet.export --weights``) and prints its Table 4 row;
+5. stops the experiment (also on Ctrl-C or an error): nothing is left running.
+
+GFLOPs are multiply-adds of convolutions, linear layers and matrix products per single view.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
+import time
+from pathlib import Path
+from typing import Sequence
 
-from nni_autotsnet.search_space import PARTS, PRESET_NAMES, TwoStreamSpace
+import pandas as pd
 
-__all__ = ["main"]
+from nni_autotsnet.config import load_config
+from nni_autotsnet.nnictl import NnictlExperiment, TrialInfo, trial_table
 
-
-def size_table() -> str:
-    rows = ["| preset | parts | input (C,T,H,W) | searched vars | GFLOPs/view min / default / max | params (M) default |",
-            "|---|---|---|---|---|---|"]
-    for name in PRESET_NAMES:
-        for parts in PARTS:
-            space = TwoStreamSpace.from_preset(name, parts=parts)
-            variables = space.layout.variables()
-            default = space.default_arch()
-            # cost grows with every numeric option and "skip"/"none" are the cheapest operators, so the
-            # extreme points are the first/last option of each ordered choice list
-            low = {k: min(v.options, key=lambda o: space.flops({**default, k: o})) for k, v in variables.items()}
-            high = {k: max(v.options, key=lambda o: space.flops({**default, k: o})) for k, v in variables.items()}
-            rows.append(f"| {name} | {parts} | {space.input_shape} | {len(variables)} | "
-                        f"{space.flops(low) / 1e9:.3f} / {space.flops(default) / 1e9:.3f} / "
-                        f"{space.flops(high) / 1e9:.3f} | {space.params(default) / 1e6:.2f} |")
-    return "\n".join(rows)
+__all__ = ["main", "table1", "best_trial"]
 
 
-def main(argv=None) -> int:
-    print("nni-autotsnet search spaces (GFLOPs = multiply-adds per view, batch-norm not counted)")
-    print(size_table())
+def _progress(epochs_per_trial: int, start: float):
+    """A callback for :meth:`NnictlExperiment.wait` printing a line whenever a trial moves on."""
+    last: dict = {}
+
+    def show(trials: list[TrialInfo], status: str) -> None:
+        state = {t.id: (t.status, len(t.intermediate)) for t in trials}
+        if state == last.get("state") and time.monotonic() - last.get("time", 0) < 60:
+            return
+        last.update(state=state, time=time.monotonic())
+        done = sum(t.status == "SUCCEEDED" for t in trials)
+        cells = []
+        for t in trials:
+            beta = t.parameters.get("beta")
+            if t.status == "RUNNING":
+                acc = f", val acc {t.intermediate[-1]['default']:.3f}" if t.intermediate else ""
+                cells.append(f"beta={beta}: epoch {len(t.intermediate)}/{epochs_per_trial}{acc}")
+            elif t.status not in ("SUCCEEDED", "WAITING"):
+                cells.append(f"beta={beta}: {t.status} (see {t.directory})")
+        elapsed = time.monotonic() - start
+        print(f"[{elapsed // 60:02.0f}:{elapsed % 60:02.0f}] {status}: {done}/{len(trials)} trials succeeded"
+              + (f"; {'; '.join(cells)}" if cells else ""), flush=True)
+
+    return show
+
+
+def table1(trials: list[TrialInfo]) -> pd.DataFrame:
+    """Supplement Table 1's analog: beta, the window, the searched GFLOPs, in the window, accuracy."""
+    rows = []
+    for row in trial_table(trials):
+        result = row["result"]
+        window = result.get("flops_window") or [None, None]
+        beta = row.get("beta")
+        rows.append({
+            "beta": beta, "T_min (G)": window[0] if beta else None, "T_max (G)": window[1] if beta else None,
+            "searched GFLOPs/view": result.get("gflops"), "in window": result.get("in_window"),
+            "val acc (supernet)": result.get("accuracy"), "params (M)": (result.get("params") or 0) / 1e6,
+            "minutes": (result.get("seconds") or 0) / 60, "trial": row["trial"], "status": row["status"],
+        })
+    return pd.DataFrame(rows).sort_values("beta", ignore_index=True)
+
+
+def best_trial(trials: list[TrialInfo]) -> TrialInfo | None:
+    """The most accurate trial whose architecture is in the window (else the most accurate one)."""
+    ok = [t for t in trials if t.status == "SUCCEEDED" and t.final]
+    inside = [t for t in ok if t.final.get("in_window")]
+    pool = inside or ok
+    return max(pool, key=lambda t: t.final.get("default", 0.0)) if pool else None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m nni_autotsnet.demo", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--experiment", default="experiments/parsec.yml", help="nnictl experiment config")
+    parser.add_argument("--search-config", default="experiments/tiny.yaml", help="the trials' search config")
+    parser.add_argument("--port", type=int, default=8080, help="port of NNI's web UI")
+    parser.add_argument("--out", default="runs/demo", help="where the tables and the exported model go")
+    parser.add_argument("--timeout", type=float, default=3600, help="seconds to wait for the experiment")
+    args = parser.parse_args(argv)
+    start = time.monotonic()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    from nni_autotsnet.search import ensure_benchmark
+    config = load_config(args.search_config)
+    print(f"1/4 temporal benchmark: {config.data.benchmark}", flush=True)
+    ensure_benchmark(config.data.benchmark, config.data.benchmark_seed)
+
+    print(f"2/4 nnictl create --config {args.experiment} --port {args.port}", flush=True)
+    epochs = sum(p.epochs for p in config.search.parts)
+    with NnictlExperiment(args.experiment, args.port) as experiment:
+        print(f"    experiment {experiment.id}: web UI at {experiment.url} (open it to follow the trials)", flush=True)
+        status = experiment.wait(args.timeout, poll=5, on_progress=_progress(epochs, start))
+        trials = experiment.trials()
+        print(f"    experiment {experiment.id} {status}; stopping it", flush=True)
+
+    print("3/4 beta against searched GFLOPs (supplement Table 1 analog; GFLOPs = multiply-adds per view)")
+    table = table1(trials)
+    table.to_csv(out / "table1.csv", index=False)
+    from nni_autotsnet.export import to_markdown
+    text = to_markdown(table)
+    (out / "table1.md").write_text(text + "\n")
+    print(text, flush=True)
+
+    best = best_trial(trials)
+    if best is None:
+        print("no trial succeeded: see the trial logs under runs/nni-experiments", file=sys.stderr)
+        return 1
+    print(f"4/4 exporting trial {best.id} (beta={best.parameters.get('beta')}) to {out / 'export'}", flush=True)
+    from nni_autotsnet.export import export
+    _, summary = export(best.directory, out=out / "export", weights=True)
+    print(summary)
+    minutes = (time.monotonic() - start) / 60
+    print(f"done in {minutes:.1f} min; tables in {out}, the model in {out / 'export' / 'model.pt'} "
+          "(nni_autotsnet.models.load_exported loads it without NNI)", flush=True)
     return 0
 
 

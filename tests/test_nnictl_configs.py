@@ -1,0 +1,48 @@
+"""The shipped nnictl configs are valid NNI 3.0 experiment configs, the commented training services too."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+import yaml
+from nni.experiment.config import ExperimentConfig
+
+from nni_autotsnet.config import load_config
+
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+
+
+def _commented_services(text: str) -> list[dict]:
+    blocks = re.findall(r"^# trainingService:\n((?:#.*\n?)+)", text, re.M)
+    return [yaml.safe_load("trainingService:\n" + "\n".join(line[2:] for line in b.splitlines() if line.startswith("#  ")))
+            for b in blocks]
+
+
+@pytest.mark.parametrize("name", ["parsec.yml", "parsec_S.yml"])
+def test_nnictl_config_is_valid_and_its_trials_config_loads(name, monkeypatch):
+    monkeypatch.chdir(EXPERIMENTS)  # NNI resolves relative paths against the working directory here
+    raw = yaml.safe_load((EXPERIMENTS / name).read_text())
+    config = ExperimentConfig(**raw).canonical_copy()
+    assert config.tuner.name == "GridSearch"
+    assert raw["searchSpace"]["beta"]["_value"] == [0, 0.05, 0.1, 0.2]
+    args = shlex.split(raw["trialCommand"])
+    assert args[:3] == ["python", "-m", "nni_autotsnet.search"]
+    search_config = EXPERIMENTS.parent / args[args.index("--config") + 1]
+    overrides = [a for a in args[args.index("--config") + 2:] if "=" in a]
+    loaded = load_config(search_config, overrides)  # the trials' config validates too
+    assert loaded.search.flops_window is not None
+
+
+def test_commented_remote_and_kubernetes_services_are_valid(tmp_path, monkeypatch):
+    monkeypatch.chdir(EXPERIMENTS)
+    text = (EXPERIMENTS / "parsec_S.yml").read_text()
+    key = tmp_path / "id_rsa"
+    key.write_text("not a real key")
+    base = yaml.safe_load(text)
+    services = _commented_services(text.replace("~/.ssh/id_rsa", str(key)))
+    assert [s["trainingService"]["platform"] for s in services] == ["remote", "kubeflow"]
+    for service in services:
+        ExperimentConfig(**{**base, **service}).canonical_copy()  # raises on a bad or missing key
