@@ -22,7 +22,8 @@ from nni_autotsnet.search_space.layout import PARTS, make_layout
 from nni_autotsnet.search_space.presets import PresetError, load_preset
 from nni_autotsnet.yamlcheck import YamlReader
 
-__all__ = ["ConfigError", "DEFAULTS", "TABLE2", "DataConfig", "PartConfig", "SearchConfig", "TrainerConfig",
+__all__ = ["ConfigError", "DEFAULTS", "TABLE2", "DataConfig", "PartConfig", "SearchConfig", "TrainConfig",
+           "RandomConfig", "TrainerConfig",
            "ExperimentConfig", "load_config", "parse_overrides", "NNI_PARAMETER_KEYS"]
 
 
@@ -64,6 +65,26 @@ DEFAULTS: dict[str, Any] = {
         "metric_samples": 256,     # architectures drawn per epoch to estimate E[GFLOPs] and C(alpha)
         "top_n": 5,                # most likely architectures listed in alpha.json
         "gradient_clip_val": None, # clip the weight gradients' norm
+    },
+    "train": {                     # training an architecture from scratch (supplement section 3.2)
+        "output": "runs/train",    # run directory of python -m nni_autotsnet.train
+        "epochs": 300,             # supplement: 300 (256 for L), times epoch_scale, at least 1
+        "epoch_scale": 1.0,
+        "warmup_epochs": 34,       # linear warm-up (supplement: 34 of 300), times epoch_scale
+        "lr": 0.4,                 # at total batch 256 (supplement); half-period cosine after the warm-up
+        "lr_scale": None,          # lr times this; null: total batch / 256 (linear scaling rule)
+        "weight_decay": 5.0e-5,
+        "momentum": 0.9,
+        "seed": 0,                 # seeds initialisation and data order
+        "eval_views": None,        # test protocol of evaluate (e.g. 10-LeftCenterRight); null: the data preset's
+    },
+    "random": {                    # the random-search baseline (supplement section 5)
+        "output": "runs/random",   # its experiment folder: one run directory per architecture
+        "num_archs": 16,           # distinct architectures trained from scratch (supplement: 16)
+        "flops_window": None,      # [lo, hi] GFLOPs per view they must lie in; null: search.flops_window
+        "parts": "all",            # which part's space they are drawn from (all: the whole space)
+        "seed": 0,                 # seeds the sampling of architectures
+        "port": 8081,              # NNI web UI port of the random-search experiment
     },
     "trainer": {
         "accelerator": "auto",     # cpu, gpu or auto (Lightning)
@@ -120,6 +141,28 @@ class SearchConfig:
 
 
 @dataclass(frozen=True)
+class TrainConfig:
+    output: Path
+    epochs: int
+    warmup_epochs: int
+    lr: float
+    weight_decay: float
+    momentum: float
+    seed: int
+    eval_views: int | str | None
+
+
+@dataclass(frozen=True)
+class RandomConfig:
+    output: Path
+    num_archs: int
+    flops_window: tuple[float, float] | None
+    parts: str
+    seed: int
+    port: int
+
+
+@dataclass(frozen=True)
 class TrainerConfig:
     accelerator: str
     devices: int
@@ -136,6 +179,8 @@ class ExperimentConfig:
     output: Path
     data: DataConfig
     search: SearchConfig
+    train: TrainConfig
+    random: RandomConfig
     trainer: TrainerConfig
     raw: dict  # the merged mapping, written next to the results
 
@@ -259,14 +304,7 @@ def _validate(raw: dict, where: str, base: Path) -> ExperimentConfig:
     s = r.sub("search")
     num_samples = s.get("num_samples", int, check=lambda v: v >= 1, why="K must be >= 1")
     beta = s.get("beta", float, check=lambda v: v >= 0 and math.isfinite(v), why="beta must be >= 0")
-    window = s.get("flops_window", list, None, check=lambda v: len(v) == 2, why="[T_min, T_max] in GFLOPs per view")
-    if window is not None:
-        if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in window):
-            raise s.fail("flops_window", f"T_min and T_max must be numbers (GFLOPs per view), got {window!r}")
-        if not 0 < window[0] <= window[1]:
-            raise s.fail("flops_window", f"need 0 < T_min <= T_max, got T_min={window[0]} > T_max={window[1]}"
-                         if window[0] > window[1] else f"need 0 < T_min <= T_max, got {window!r}")
-        window = (float(window[0]), float(window[1]))
+    window = _window(s, "flops_window")
     if beta > 0 and window is None:
         raise s.fail("flops_window", f"missing: beta={beta} needs a window [T_min, T_max] in GFLOPs per view")
     warmup = s.get("warmup", float, check=lambda v: 0 <= v < 1, why="a fraction in [0, 1)")
@@ -287,6 +325,7 @@ def _validate(raw: dict, where: str, base: Path) -> ExperimentConfig:
     )
     s.finish()
 
+    train, random = _train_and_random(r, base, total_batch, search)
     t = r.sub("trainer")
     trainer = TrainerConfig(
         accelerator=t.get("accelerator", str), devices=t.get("devices", int, check=lambda v: v >= 1, why=">= 1"),
@@ -298,7 +337,50 @@ def _validate(raw: dict, where: str, base: Path) -> ExperimentConfig:
     t.finish()
     r.finish()
     return ExperimentConfig(Path(where) if where != "<defaults>" else None, preset_ref, output, data, search,
-                            trainer, raw)
+                            train, random, trainer, raw)
+
+
+def _window(r: YamlReader, name: str) -> tuple[float, float] | None:
+    window = r.get(name, list, None, check=lambda v: len(v) == 2, why="[T_min, T_max] in GFLOPs per view")
+    if window is None:
+        return None
+    if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in window):
+        raise r.fail(name, f"T_min and T_max must be numbers (GFLOPs per view), got {window!r}")
+    if not 0 < window[0] <= window[1]:
+        raise r.fail(name, f"need 0 < T_min <= T_max, got T_min={window[0]} > T_max={window[1]}"
+                     if window[0] > window[1] else f"need 0 < T_min <= T_max, got {window!r}")
+    return float(window[0]), float(window[1])
+
+
+def _train_and_random(r: YamlReader, base: Path, total_batch: int, search: SearchConfig
+                      ) -> tuple[TrainConfig, RandomConfig]:
+    t = r.sub("train")
+    scale = t.get("epoch_scale", float, check=lambda v: v > 0, why="must be > 0")
+    epochs = max(1, round(t.get("epochs", int, check=lambda v: v >= 1, why=">= 1") * scale))
+    warmup = round(t.get("warmup_epochs", int, check=lambda v: v >= 0, why=">= 0") * scale)
+    if warmup >= epochs and warmup > 0:
+        raise t.fail("warmup_epochs", f"the warm-up ({warmup} epochs after scaling) must be shorter than "
+                                      f"training ({epochs} epochs)")
+    lr_scale = t.get("lr_scale", float, None, check=lambda v: v > 0, why="must be > 0")
+    train = TrainConfig(
+        output=_path(t.get("output", str), base), epochs=epochs, warmup_epochs=warmup,
+        lr=t.get("lr", float, check=lambda v: v > 0, why="must be > 0") *
+        (lr_scale if lr_scale is not None else total_batch / REFERENCE_BATCH),
+        weight_decay=t.get("weight_decay", float, check=lambda v: v >= 0, why=">= 0"),
+        momentum=t.get("momentum", float, check=lambda v: 0 <= v < 1, why="in [0, 1)"),
+        seed=t.get("seed", int), eval_views=t.get("eval_views", (int, str), None),
+    )
+    t.finish()
+    q = r.sub("random")
+    window = _window(q, "flops_window") or search.flops_window
+    parts = q.get("parts", str, check=lambda v: v in PARTS, why=f"one of {list(PARTS)}")
+    random = RandomConfig(
+        output=_path(q.get("output", str), base),
+        num_archs=q.get("num_archs", int, check=lambda v: v >= 1, why=">= 1"), flops_window=window,
+        parts=parts, seed=q.get("seed", int), port=q.get("port", int, check=lambda v: 0 < v < 65536, why="a port"),
+    )
+    q.finish()
+    return train, random
 
 
 def _bool(r: YamlReader, name: str) -> bool:

@@ -12,6 +12,7 @@ else fixed. The search directory gets, per part (``part{i}_{name}/``) and at the
     part1_sparse/supernet.pt       the weight-sharing supernet's state dict (weights_only loadable)
     part1_sparse/last.ckpt         Lightning checkpoint (weights, alpha, optimisers, PARSEC's RNG)
     part1_sparse/metrics.csv       per-epoch metrics (written every epoch)
+    part1_sparse/alpha_history.jsonl   P(value) of every label after each epoch
     arch.json, result.json         the final architecture; accuracy, GFLOPs, whether in the window
 
 A part whose ``arch.json`` exists is reused, so a search killed between parts goes on from the
@@ -115,6 +116,10 @@ def _progress_callback(part: PartConfig, index: int, total: int, part_dir: Path,
             frame = pd.DataFrame([{"part": part.name, **row} for row in history])
             _atomic_text(frame.to_csv(index=False), part_dir / "metrics.csv")
             last = history[-1]
+            probs = strategy.parsec_module.export_probs()
+            with open(part_dir / "alpha_history.jsonl", "a") as f:  # one line an epoch: P(value) per label
+                f.write(json.dumps({"part": part.name, "epoch": last["epoch"],
+                                    "probs": {k: [[v, float(p)] for v, p in d.items()] for k, d in probs.items()}}) + "\n")
             cells = [f"{k}={last[k]:.4g}" for k in ("ml_val_acc", "expected_gflops", "ml_gflops", "cost", "entropy", "ess")
                      if k in last]
             frozen = " (alpha frozen)" if last.get("alpha_frozen") else ""

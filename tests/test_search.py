@@ -35,7 +35,8 @@ def test_each_part_writes_its_files_and_inherits_the_previous_one(search_dir):
     parts = [search_dir / "part1_sparse", search_dir / "part2_fusion", search_dir / "part3_all"]
     fixed: dict = {}
     for part_dir, name in zip(parts, ("sparse", "fusion", "all")):
-        for file in ("part.json", "arch.json", "alpha.json", "supernet.pt", "last.ckpt", "metrics.csv"):
+        for file in ("part.json", "arch.json", "alpha.json", "supernet.pt", "last.ckpt", "metrics.csv",
+                     "alpha_history.jsonl"):
             assert (part_dir / file).is_file(), part_dir / file
         info = json.loads((part_dir / "part.json").read_text())
         assert info["parts"] == name and info["fixed"] == fixed  # part i+1 starts from part i's architecture
@@ -48,6 +49,9 @@ def test_each_part_writes_its_files_and_inherits_the_previous_one(search_dir):
         assert set(alpha["alpha"]) == searched and searched.isdisjoint(fixed)
         state = torch.load(part_dir / "supernet.pt", weights_only=True)
         assert state and all(isinstance(v, torch.Tensor) for v in state.values())
+        epochs = [json.loads(line) for line in (part_dir / "alpha_history.jsonl").read_text().splitlines()]
+        assert [e["epoch"] for e in epochs] == [0] and set(epochs[0]["probs"]) == searched
+        assert all(abs(sum(p for _, p in probs) - 1) < 1e-5 for probs in epochs[0]["probs"].values())
         rows = (part_dir / "metrics.csv").read_text().splitlines()
         assert rows[0].startswith("part,epoch") and len(rows) == 2  # one epoch
         fixed = arch
