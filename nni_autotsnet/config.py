@@ -58,7 +58,8 @@ DEFAULTS: dict[str, Any] = {
         "flops_window": None,      # [T_min, T_max] in GFLOPs (multiply-adds) per view; needed when beta > 0
         "warmup": 0.25,            # fraction of each part's epochs with alpha frozen
         "epoch_scale": 1.0,        # Table 2 epochs (800 / 400 / 200) times this, at least 1 each
-        "lr_scale": None,          # Table 2 learning rates times this; null: total batch / 256 (linear rule)
+        "lr_scale": None,          # Table 2 weight learning rates times this; null: total batch / 256 (linear rule)
+        "arch_lr_scale": 1.0,      # Table 2 alpha learning rates (0.015 / 0.015 / 0.010) times this
         "parts": list(PARTS),      # progressive search parts, in order: sparse, fusion, all
         "epochs": None,            # {part: epochs} overriding the scaled Table 2 figure for a part
         "seed": 0,                 # seeds weights, data order and architecture sampling
@@ -316,7 +317,8 @@ def _validate(raw: dict, where: str, base: Path) -> ExperimentConfig:
     total_batch = data.batch_size * (trainer_devices if isinstance(trainer_devices, int) else 1) * \
         (raw["trainer"].get("num_nodes", 1) if isinstance(raw["trainer"].get("num_nodes", 1), int) else 1)
     lr_factor = lr_scale if lr_scale is not None else total_batch / REFERENCE_BATCH
-    part_configs = _parts(parts, epochs_override or {}, epoch_scale, lr_factor, preset, s)
+    arch_factor = s.get("arch_lr_scale", float, check=lambda v: v > 0, why="must be > 0")
+    part_configs = _parts(parts, epochs_override or {}, epoch_scale, lr_factor, arch_factor, preset, s)
     search = SearchConfig(
         num_samples=num_samples, beta=beta, flops_window=window, warmup=warmup, parts=part_configs,
         seed=s.get("seed", int), metric_samples=s.get("metric_samples", int, check=lambda v: v >= 1, why=">= 1"),
@@ -391,7 +393,7 @@ def _bool(r: YamlReader, name: str) -> bool:
     return value
 
 
-def _parts(names: list, epochs: dict, epoch_scale: float, lr_factor: float, preset, s: YamlReader
+def _parts(names: list, epochs: dict, epoch_scale: float, lr_factor: float, arch_factor: float, preset, s: YamlReader
            ) -> tuple[PartConfig, ...]:
     """Check the parts' order and that each adds searched variables; scale Table 2 for each."""
     seen: set[str] = set()
@@ -415,7 +417,7 @@ def _parts(names: list, epochs: dict, epoch_scale: float, lr_factor: float, pres
             n = max(1, round(table_epochs * epoch_scale))
         elif not isinstance(n, int) or isinstance(n, bool) or n < 1:
             raise s.fail("epochs", f"{name}: expected a positive int, got {n!r}")
-        out.append(PartConfig(name, n, weight_lr * lr_factor, arch_lr))
+        out.append(PartConfig(name, n, weight_lr * lr_factor, arch_lr * arch_factor))
     unknown = sorted(set(epochs) - set(names))
     if unknown:
         raise s.fail("epochs", f"{unknown[0]!r} is not a part of search.parts {names}")

@@ -129,6 +129,21 @@ def _progress_callback(part: PartConfig, index: int, total: int, part_dir: Path,
     return SearchProgress()
 
 
+def final_network_flops(config: ExperimentConfig, fixed: dict, num_classes: int):
+    """F(A) of the final network: what later parts search sits at the preset's defaults.
+
+    The FLOPs window is a budget for the network the search ends with, so part 1 (the sparse
+    stream alone) counts the dense stream, fusion and attention at their defaults, and part 2
+    the attention; otherwise part 1 would fill the whole budget with the sparse stream.
+    """
+    from nni_autotsnet.search_space import CostModel, load_preset, make_layout
+
+    layout = make_layout(load_preset(config.preset), config.search.parts[-1].name)
+    cost = CostModel(layout, num_classes)
+    base = {**layout.defaults(), **fixed}
+    return lambda sample: cost.flops({**base, **sample})
+
+
 def run_part(config: ExperimentConfig, part: PartConfig, index: int, fixed: dict, part_dir: Path,
              train_ds, val_ds) -> dict:
     """Search one part with PARSEC; write its files and return its architecture (``fixed`` included)."""
@@ -152,7 +167,8 @@ def run_part(config: ExperimentConfig, part: PartConfig, index: int, fixed: dict
                              "num_classes": num_classes, "index": index}, indent=1), part_dir / "part.json")
     strategy = Parsec(num_samples=search.num_samples, beta=search.beta, flops_window=search.flops_window,
                       warmup=search.warmup, arch_lr=part.arch_lr, weight_lr=part.weight_lr, seed=seed,
-                      metric_samples=search.metric_samples, gradient_clip_val=search.gradient_clip_val)
+                      metric_samples=search.metric_samples, gradient_clip_val=search.gradient_clip_val,
+                      flops_fn=final_network_flops(config, fixed, num_classes))
     model = strategy.mutate_model(space)
     loader = dict(batch_size=data.batch_size, num_workers=data.num_workers,
                   persistent_workers=data.num_workers > 0)

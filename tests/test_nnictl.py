@@ -27,7 +27,7 @@ def finished(tmp_path_factory):
                "search.metric_samples=8 data.batch_size=4 data.num_workers=0")
     config = {
         "experimentName": "test-parsec", "searchSpace": {"beta": {"_type": "choice", "_value": BETAS}},
-        "trialCommand": command, "trialCodeDirectory": str(REPO), "trialConcurrency": 2, "maxTrialNumber": 2,
+        "trialCommand": command, "trialCodeDirectory": str(REPO), "trialConcurrency": 1, "maxTrialNumber": 2,
         "maxExperimentDuration": "15m", "experimentWorkingDirectory": str(tmp / "nni"),
         "tuner": {"name": "GridSearch"}, "trainingService": {"platform": "local"},
     }
@@ -48,7 +48,7 @@ def test_every_trial_reports_and_writes_an_architecture_of_the_space(finished):
     for t in trials:
         assert t.status == "SUCCEEDED", t.directory
         assert {"default", "gflops", "in_window", "beta"} <= set(t.final)
-        assert t.final["beta"] == t.parameters["beta"]
+        assert t.final["beta"] == t.parameters["beta"]  # holds one trial at a time (see parsec.yml's note)
         assert len(t.intermediate) == 3  # one epoch in each of the three parts
         assert all({"default", "expected_gflops", "ml_gflops", "entropy"} <= set(m) for m in t.intermediate)
         arch, preset, parts = load_arch(t.directory / "arch.json")
