@@ -243,19 +243,42 @@ def parse_overrides(items: Sequence[str] | Mapping[str, Any]) -> dict:
     return nested
 
 
+def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict:
+    """A config file as a mapping; ``base: other.yaml`` (beside it) is read first and overridden key by key."""
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read the config: {err.strerror}") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a config must be a mapping of keys, got {type(data).__name__}")
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    if not isinstance(base, str):
+        raise ConfigError(f"{path}: key 'base': expected the file name of another config, got {base!r}")
+    parent = (path.parent / base).resolve()
+    if parent in seen:
+        raise ConfigError(f"{path}: key 'base': {base!r} includes itself")
+    return _overlay(_read_yaml(parent, (*seen, path.resolve())), data)
+
+
+def _overlay(base: dict, update: dict) -> dict:
+    out = dict(base)
+    for key, value in update.items():
+        out[key] = _overlay(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
 def load_config(path: str | Path | None = None, overrides: Sequence[str] | Mapping[str, Any] = ()) -> ExperimentConfig:
-    """Load ``path`` (or the defaults alone), apply ``overrides`` and validate everything."""
+    """Load ``path`` (or the defaults alone), apply ``overrides`` and validate everything.
+
+    A file may start from another one with ``base: other.yaml`` (a file in the same folder) and
+    change only some keys.
+    """
     where = str(path) if path is not None else "<defaults>"
-    data: Any = {}
-    if path is not None:
-        try:
-            data = yaml.safe_load(Path(path).read_text()) or {}
-        except OSError as err:
-            raise ConfigError(f"{path}: cannot read the config: {err.strerror}") from None
-        except yaml.YAMLError as err:
-            raise ConfigError(f"{path}: not valid YAML: {err}") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: a config must be a mapping of keys, got {type(data).__name__}")
+    data = _read_yaml(Path(path)) if path is not None else {}
     merged = _merge(DEFAULTS, data, "", where)
     merged = _merge(merged, parse_overrides(overrides), "", f"{where} (override)")
     base = Path(path).resolve().parent if path is not None else Path.cwd()

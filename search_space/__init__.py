@@ -6,6 +6,7 @@ without importing NNI.
 """
 
 from .arch import ArchError, check_arch, infer_parts, load_arch, save_arch
+from .baselines import x3d_like_arch
 from .flops import CostModel
 from .layout import PARTS, Layout, Var, make_layout
 from .presets import PRESET_NAMES, Preset, PresetError, load_preset
@@ -13,7 +14,7 @@ from .presets import PRESET_NAMES, Preset, PresetError, load_preset
 __all__ = [
     "TwoStreamSpace", "MixedConv3d", "MixedBatchNorm3d", "CostModel", "ArchError", "check_arch", "infer_parts",
     "load_arch", "save_arch", "PARTS", "Layout", "Var", "make_layout", "PRESET_NAMES", "Preset", "PresetError",
-    "load_preset",
+    "load_preset", "x3d_like_arch",
 ]
 
 _LAZY = {"TwoStreamSpace": ".space", "SearchOps": ".space", "MixedConv3d": ".mixed_ops",

@@ -173,8 +173,15 @@ class TwoStreamSpace(TwoStreamNet, ModelSpace):
         return check_arch(self.layout, arch, source)
 
     def freeze(self, sample: Mapping[str, Any]) -> nn.Module:
-        check_arch(self.layout, sample, "sample")
-        return super().freeze(sample)
+        """The plain model of ``sample``; its ``arch`` attribute is the architecture dict.
+
+        ``arch`` travels with the model because NNI's multi-trial evaluators receive the model,
+        not the sample.
+        """
+        arch = check_arch(self.layout, sample, "sample")
+        model = super().freeze(sample)
+        model.arch = {**self.fixed, **arch}
+        return model
 
     def extra_oneshot_hooks(self, strategy: Any) -> list:
         """Register the 3D mixed operations with any NNI one-shot strategy (weight sharing for Conv3d/BN3d)."""

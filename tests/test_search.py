@@ -123,7 +123,7 @@ def test_a_config_file_with_an_unknown_key_names_the_file(tmp_path):
         load_config(path)
 
 
-@pytest.mark.parametrize("name", ["tiny", *[n for n in PRESET_NAMES if n != "tiny"]])
+@pytest.mark.parametrize("name", ["tiny", "random_tiny", *[n for n in PRESET_NAMES if n != "tiny"]])
 def test_shipped_configs_load_and_scale_table2(name):
     config = load_config(f"experiments/{name}.yaml")
     assert [p.name for p in config.search.parts] == ["sparse", "fusion", "all"]
@@ -131,3 +131,16 @@ def test_shipped_configs_load_and_scale_table2(name):
     assert epochs[0] >= epochs[1] >= epochs[2] >= 1  # Table 2's 800 / 400 / 200, scaled by one factor
     assert config.search.parts[2].arch_lr < config.search.parts[0].arch_lr  # 0.010 vs 0.015
     assert config.data.benchmark is not None or config.data.train is not None
+
+
+def test_a_config_extends_its_base_key_by_key(tmp_path):
+    (tmp_path / "a.yaml").write_text("preset: tiny\ndata: {benchmark: bench, batch_size: 4}\nsearch: {beta: 0.1, "
+                                     "flops_window: [0.006, 0.008]}\n")
+    (tmp_path / "b.yaml").write_text("base: a.yaml\ndata: {batch_size: 2}\nrandom: {num_archs: 3}\n")
+    config = load_config(tmp_path / "b.yaml")
+    assert config.data.batch_size == 2 and config.data.benchmark == tmp_path / "bench"  # kept from the base
+    assert config.search.beta == 0.1 and config.random.num_archs == 3
+    assert config.random.flops_window == (0.006, 0.008)  # the random baseline shares the search's window
+    (tmp_path / "c.yaml").write_text("base: c.yaml\n")
+    with pytest.raises(ConfigError, match="includes itself"):
+        load_config(tmp_path / "c.yaml")
