@@ -83,6 +83,7 @@ def test_random_one_shot_trains_the_space_through_nas_experiment(tmp_path, monke
     supernet = exp.strategy.supernet
     assert isinstance(supernet.sparse_stages[2][0].conv_c, MixedConv3d)
     top = exp.export_top_models(formatter="dict")[0]
+    exp.stop()  # now, not at interpreter exit when pytest has closed the log streams
     assert space.check_arch(top) == top
 
 
