@@ -13,6 +13,7 @@ GFLOPs are multiply-adds of convolutions, linear layers and matrix products per 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 from pathlib import Path
@@ -83,6 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", default="runs/demo", help="where the tables and the exported model go")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds to wait for the experiment")
     args = parser.parse_args(argv)
+    # SIGTERM (a closed terminal, a job scheduler, kill) unwinds like Ctrl-C, so the experiment is stopped
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     start = time.monotonic()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
