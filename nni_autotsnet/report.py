@@ -1,0 +1,377 @@
+"""``python -m nni_autotsnet.report RUN_DIRS... --out DIR``: figures and tables from search and training runs.
+
+Reads what ``nni_autotsnet.search`` and ``nni_autotsnet.train`` wrote and writes, into ``--out``:
+
+* ``fig2_accuracy_vs_gflops.png``, ``comparison.md`` / ``.csv``: the supplement's Figure 2 analog,
+  accuracy of the searched, random and X3D-like models trained from scratch against their GFLOPs,
+  mean and spread over seeds of one architecture, the FLOPs window shaded, best of random;
+* ``table1_beta.md`` / ``.csv``, ``table1_beta_vs_gflops.png``: the supplement's Table 1 analog,
+  one row per search directory (beta, window, searched GFLOPs, in window, accuracy);
+* ``alpha_<search>.png``: one search over its parts, epoch by epoch: entropy, expected and most
+  likely GFLOPs against the window, the most likely value of every label;
+* ``report.md``: all of it on one page.
+
+A run directory is recognised by its files, looked for up to :data:`MAX_DEPTH` levels below each
+path given (an NNI experiment folder, a random-search folder): ``result.json`` with a ``label`` key
+is a training run; ``result.json`` with ``gflops`` and ``beta`` next to ``config.yaml`` is a search
+directory. The walk does not enter a recognised run. A training run's accuracy is the top-1 of its
+``eval_<protocol>/metrics.json`` (``--protocol``, or the protocol most runs have), else its
+``val_acc``; accuracies are shown in percent. GFLOPs are multiply-adds of convolutions, linear
+layers and matrix products per single view.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import re
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import pandas as pd
+import yaml
+
+__all__ = ["main", "ReportError", "SearchRun", "TrainRun", "find_runs", "train_frame", "comparison_table",
+           "table1", "GFLOPS_LABEL", "MAX_DEPTH"]
+
+GFLOPS_LABEL = "GFLOPs per view (multiply-adds)"
+MAX_DEPTH = 5  # experiment/environments/local-env/trials/<id> is 4 levels below an NNI experiment folder
+LABEL_RANK = {"searched": 0, "x3d": 1, "random": 3}  # table order; any other label: 2
+
+
+class ReportError(ValueError):
+    """A path is not a directory or holds no run; the message names the path."""
+
+
+@dataclass
+class SearchRun:
+    """One search directory: its result, config, per-epoch metrics and alpha history per part."""
+    path: Path
+    result: dict
+    config: dict
+    metrics: pd.DataFrame
+    alpha: list[tuple[str, list[dict]]] = field(default_factory=list)  # (part, one record an epoch), in order
+    name: str = ""
+
+    @property
+    def beta(self) -> float:
+        return float(self.result.get("beta", (self.config.get("search") or {}).get("beta", 0.0)) or 0.0)
+
+    @property
+    def window(self) -> tuple[float, float] | None:
+        window = self.result.get("flops_window") or (self.config.get("search") or {}).get("flops_window")
+        return (float(window[0]), float(window[1])) if window else None
+
+
+@dataclass
+class TrainRun:
+    """One training run directory: its result, evaluations by protocol, architecture identity, config if any."""
+    path: Path
+    result: dict
+    evals: dict[str, dict]
+    arch_key: str
+    arch_name: str
+    config: dict = field(default_factory=dict)
+
+
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        _warn(f"{path}: unreadable ({err}); skipped")
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        return pd.DataFrame()
+    try:
+        return pd.read_csv(path)
+    except (OSError, ValueError) as err:
+        _warn(f"{path}: unreadable ({err}); its curves are left out")
+        return pd.DataFrame()
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text()) if path.is_file() else {}
+    except (OSError, yaml.YAMLError) as err:
+        _warn(f"{path}: unreadable ({err}); its window is unknown")
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _alpha_history(path: Path) -> list[tuple[str, list[dict]]]:
+    """``part{i}_{name}/alpha_history.jsonl`` in part order; a re-run part's later line for an epoch wins."""
+    parts = []
+    numbered = [(int(m.group(1)), d) for d in path.glob("part*_*") if (m := re.match(r"part(\d+)_", d.name))]
+    for _, part_dir in sorted(numbered):
+        file = part_dir / "alpha_history.jsonl"
+        if not file.is_file():
+            continue
+        by_epoch: dict[int, dict] = {}
+        for number, line in enumerate(file.read_text().splitlines(), start=1):
+            try:
+                record = json.loads(line) if line.strip() else None
+            except ValueError:
+                _warn(f"{file}:{number}: not JSON; line skipped")
+                continue
+            if isinstance(record, dict) and isinstance(record.get("probs"), dict):
+                by_epoch[int(record.get("epoch", len(by_epoch)))] = record
+        if by_epoch:
+            parts.append((part_dir.name.split("_", 1)[1], [by_epoch[e] for e in sorted(by_epoch)]))
+    return parts
+
+
+def _arch_identity(path: Path, result: dict) -> tuple[str, str]:
+    """(grouping key, short name) of a training run's architecture: the arch file's content, else its GFLOPs.
+
+    The name is the arch file's stem, or for a run's own ``arch.json`` the digest the random search
+    names its run folders by (the first 10 hex digits of the SHA-1 of the sorted arch JSON).
+    """
+    arch_file = result.get("arch_file")
+    candidates = ([Path(arch_file)] if Path(arch_file).is_absolute() else [path / arch_file, Path(arch_file)]) \
+        if arch_file else []
+    stem = Path(arch_file).stem if arch_file else ""
+    for candidate in [*candidates, path / "arch.json"]:
+        if candidate.is_file():
+            try:
+                data = json.loads(candidate.read_text())
+                arch = data.get("arch", data) if isinstance(data, dict) else data
+                text = json.dumps(arch, sort_keys=True)
+            except (OSError, TypeError, ValueError):
+                continue
+            digest = hashlib.sha1(text.encode()).hexdigest()[:10]
+            return "arch:" + text, stem if stem and stem != "arch" else digest
+    gflops = result.get("gflops")
+    key = f"gflops:{float(gflops):.6g}" if gflops is not None else f"run:{path}"
+    return key, stem or str(result.get("label", path.name))
+
+
+def _classify(path: Path) -> SearchRun | TrainRun | None:
+    """The run stored in ``path`` itself, or ``None``."""
+    if not (path / "result.json").is_file():
+        return None
+    result = _read_json(path / "result.json")
+    if result is None:
+        return None
+    if "label" in result:
+        evals = {}
+        for folder in sorted(path.glob("eval_*")):
+            data = _read_json(folder / "metrics.json") if (folder / "metrics.json").is_file() else None
+            if data is not None:
+                evals[folder.name[len("eval_"):]] = data
+        key, name = _arch_identity(path, result)
+        return TrainRun(path, result, evals, key, name, _read_yaml(path / "config.yaml"))
+    if (path / "config.yaml").is_file() and "gflops" in result and "beta" in result:
+        return SearchRun(path, result, _read_yaml(path / "config.yaml"), _read_csv(path / "metrics.csv"),
+                         _alpha_history(path))
+    return None
+
+
+def _walk(root: Path, depth: int, found: list) -> None:
+    run = _classify(root)
+    if run is not None:
+        found.append(run)
+        return
+    if depth >= MAX_DEPTH:
+        return
+    try:
+        children = sorted(e.path for e in os.scandir(root) if e.is_dir() and not e.name.startswith("."))
+    except OSError:
+        return
+    for child in children:
+        _walk(Path(child), depth + 1, found)
+
+
+def _unique_names(runs: list[SearchRun]) -> None:
+    """File-safe names: the folders' own names, or their last few path parts where two would clash."""
+    for depth in range(1, 9):
+        names = ["".join(c if c.isalnum() or c in "-." else "_" for c in "_".join(r.path.resolve().parts[-depth:]))
+                 for r in runs]
+        if len(set(names)) == len(names):
+            break
+    else:
+        names = [f"{name}-{i}" for i, name in enumerate(names)]
+    for run, name in zip(runs, names):
+        run.name = name
+
+
+def find_runs(paths: Sequence[str | os.PathLike]) -> tuple[list[SearchRun], list[TrainRun]]:
+    """Search and training runs in or below ``paths`` (each path must hold at least one)."""
+    found: list = []
+    seen: set[Path] = set()
+    for given in paths:
+        root = Path(given)
+        if not root.is_dir():
+            raise ReportError(f"{root}: {'not a directory' if root.exists() else 'no such directory'}")
+        here: list = []
+        _walk(root, 0, here)
+        if not here:
+            raise ReportError(f"{root}: no search directory (config.yaml + result.json) or training run "
+                              f"(result.json with a 'label') in it or up to {MAX_DEPTH} levels below")
+        for run in here:
+            if run.path.resolve() not in seen:
+                seen.add(run.path.resolve())
+                found.append(run)
+    searches = [r for r in found if isinstance(r, SearchRun)]
+    _unique_names(searches)
+    return searches, [r for r in found if isinstance(r, TrainRun)]
+
+
+# ------------------------------------------------------------------------------------------------
+# Tables
+# ------------------------------------------------------------------------------------------------
+def _pct(value: Any) -> float | None:
+    """Accuracy in percent: a fraction (at most 1) times 100, a value above 1 as it is."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(value) else 100.0 * value if value <= 1.0 else value
+
+
+def _protocol(runs: list[TrainRun], requested: str | None) -> str | None:
+    """The evaluation protocol to plot: ``requested``, else the one most runs were evaluated with."""
+    if requested:
+        return requested
+    counts = Counter(p for r in runs for p, m in r.evals.items() if _pct(m.get("top1")) is not None)
+    return counts.most_common(1)[0][0] if counts else None
+
+
+def train_frame(runs: list[TrainRun], protocol: str | None = None) -> pd.DataFrame:
+    """One row per training run: label, architecture, GFLOPs per view, accuracy (%) and where it comes from.
+
+    The accuracy is the top-1 of ``eval_<protocol>/metrics.json`` (the protocol most runs have when
+    ``protocol`` is ``None``), else the last epoch's ``val_acc``, so every run gets a point.
+    """
+    protocol = _protocol(runs, protocol)
+    rows = []
+    for run in runs:
+        ev = run.evals.get(protocol) if protocol else None
+        if ev is not None and _pct(ev.get("top1")) is not None:
+            acc, source = _pct(ev["top1"]), f"top-1, {ev.get('protocol') or protocol}"
+        else:
+            acc, source = _pct(run.result.get("val_acc")), "val_acc (last epoch)"
+        gflops = run.result.get("gflops")
+        rows.append({"label": str(run.result["label"]), "arch_key": run.arch_key, "architecture": run.arch_name,
+                     "gflops": None if gflops is None else float(gflops),
+                     "params_m": (run.result.get("params") or 0) / 1e6, "seed": run.result.get("seed"),
+                     "accuracy": acc, "source": source, "path": str(run.path)})
+    return pd.DataFrame(rows, columns=["label", "arch_key", "architecture", "gflops", "params_m", "seed",
+                                       "accuracy", "source", "path"])
+
+
+def comparison_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Figure 2's numbers: one row per (label, architecture), mean ± std over seeds, and best of random.
+
+    The std is the sample standard deviation (ddof 1) over the seeds of one architecture; ``n`` is
+    their number. The last row, ``best of random``, repeats the random architecture with the
+    highest mean accuracy (over its seeds, when it has several).
+    """
+    rows = []
+    frame = frame[frame["accuracy"].notna()]
+    for (label, _), group in frame.groupby(["label", "arch_key"], sort=False):
+        acc = group["accuracy"].astype(float)
+        std = float(acc.std(ddof=1)) if len(acc) > 1 else float("nan")
+        rows.append({"label": label, "architecture": group["architecture"].iloc[0],
+                     GFLOPS_LABEL: float(group["gflops"].mean()), "params (M)": float(group["params_m"].mean()),
+                     "n": len(acc), "seeds": " ".join(str(s) for s in group["seed"]),
+                     "top-1 mean (%)": float(acc.mean()), "top-1 std (%)": std,
+                     "top-1 (%)": f"{acc.mean():.2f}" + ("" if math.isnan(std) else f" ± {std:.2f}"),
+                     "accuracy from": "; ".join(sorted(set(group["source"])))})
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    table["rank"] = [LABEL_RANK.get(label, 2) for label in table["label"]]
+    table = table.sort_values(["rank", "label", "top-1 mean (%)"], ascending=[True, True, False], kind="stable")
+    table = table.drop(columns="rank").reset_index(drop=True)
+    for label in table["label"].unique():  # two architectures of one label with one name: number them
+        mask = table["label"] == label
+        clash = table.loc[mask, "architecture"].duplicated(keep=False)
+        if clash.any():
+            table.loc[mask, "architecture"] = [f"{n} #{i + 1}" if c else n
+                                               for i, (n, c) in enumerate(zip(table.loc[mask, "architecture"], clash))]
+    random = table[table["label"] == "random"]
+    if not random.empty:
+        best = random.loc[random["top-1 mean (%)"].idxmax()].to_dict()
+        best["label"] = "best of random"
+        table = pd.concat([table, pd.DataFrame([best])], ignore_index=True)
+    return table
+
+
+def table1(searches: list[SearchRun]) -> pd.DataFrame:
+    """Supplement Table 1's analog, sorted by beta: the window is ``-`` where beta is 0 (no constraint)."""
+    rows = []
+    for run in searches:
+        window = run.window if run.beta > 0 else None
+        result = run.result
+        rows.append({"search": run.name, "beta": run.beta,
+                     "T_min, " + GFLOPS_LABEL: window[0] if window else None,
+                     "T_max, " + GFLOPS_LABEL: window[1] if window else None,
+                     "searched, " + GFLOPS_LABEL: float(result["gflops"]),
+                     "in window": result.get("in_window"),
+                     "val acc, most likely arch on the supernet (%)": _pct(result.get("accuracy")),
+                     "expected under alpha, " + GFLOPS_LABEL: result.get("expected_gflops"),
+                     "params (M)": (result.get("params") or 0) / 1e6, "preset": result.get("preset"),
+                     "path": str(run.path)})
+    table = pd.DataFrame(rows)
+    return table.sort_values(["beta", "search"], kind="stable", ignore_index=True) if rows else table
+
+
+# ------------------------------------------------------------------------------------------------
+# Command line
+# ------------------------------------------------------------------------------------------------
+def _parse_window(text: str | None) -> tuple[float, float] | None:
+    if text is None:
+        return None
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise ReportError(f"--window {text!r}: expected two numbers lo,hi (GFLOPs per view)") from None
+    if not 0 <= lo <= hi:
+        raise ReportError(f"--window {text!r}: expected 0 <= lo <= hi")
+    return lo, hi
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m nni_autotsnet.report", description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", nargs="+", metavar="RUN_DIR",
+                        help="search directories, training runs, or folders holding them (NNI experiments, ...)")
+    parser.add_argument("--out", required=True, help="folder for the PNGs, tables and report.md")
+    parser.add_argument("--window", metavar="LO,HI", help="FLOPs window of Figure 2, GFLOPs per view "
+                        "(default: random.flops_window or search.flops_window of a config.yaml found)")
+    parser.add_argument("--protocol", help="evaluation protocol to plot (eval_<protocol>/metrics.json; "
+                        "default: the one most training runs have; runs without it: val_acc)")
+    args = parser.parse_args(argv)
+    from nni_autotsnet.report_plots import write_report
+
+    try:
+        window = _parse_window(args.window)
+        searches, trains = find_runs(args.runs)
+        out = Path(args.out)
+        if out.exists() and not out.is_dir():
+            raise ReportError(f"{out}: exists and is not a directory")
+        out.mkdir(parents=True, exist_ok=True)
+    except (ReportError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"found {len(searches)} search directories and {len(trains)} training runs", flush=True)
+    for path, what in write_report(searches, trains, out, window=window, protocol=args.protocol):
+        print(f"  {path}: {what}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
