@@ -1,0 +1,225 @@
+"""``python -m nni_autotsnet.evaluate --checkpoint PATH [--views V] [--config CFG] [--list test.csv] [--out DIR]``.
+
+Video-level evaluation with the supplement's test protocols (section 3.3): every test video is
+cut into ``clips x crops`` views, the model's softmax is averaged over a video's views, and the
+video counts as right when the average's top class (top-1) or one of its top five (top-5) is
+its label. ``PATH`` is a run directory of ``python -m nni_autotsnet.train`` (its newer of
+``model.pt`` and ``last.ckpt``), a ``last.ckpt`` or a ``model.pt`` (also ``export``'s).
+``--views``: ``10-center`` (``10-Center``, 10 views), ``10-lcr`` (``10-LeftCenterRight``, 30),
+``1`` (one centre view), or any ``N``, ``N-Center``, ``N-LeftCenterRight``; default the config's
+``train.eval_views``, else the data preset's protocol. The config defaults to the run
+directory's ``config.yaml``; the list to the benchmark's ``test.csv`` (a data set of your own
+needs ``--list``). Writes into ``DIR`` (default ``RUN/eval_<protocol>/``)::
+
+    metrics.json       top1, top5, views, protocol, num_videos, skipped, per_class, checkpoint, list
+    predictions.csv    path, label, predicted, correct, top5 (';'-joined), score (mean probability of predicted)
+    confusion.csv      rows: true class, columns: predicted class (class names as headers)
+    per_class.csv      class, videos, correct, accuracy
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+from nni_autotsnet.config import ConfigError, ExperimentConfig, load_config
+
+__all__ = ["EvalError", "canonical_views", "resolve_checkpoint", "load_checkpoint", "test_dataset", "evaluate", "main"]
+
+_SHORT = re.compile(r"^(\d+)(?:-(center|c|lcr|leftcenterright))?$", re.IGNORECASE)
+
+
+class EvalError(ValueError):
+    """A user error: a missing checkpoint, list or config, or a bad protocol; the message names it."""
+
+
+def canonical_views(text: str | int) -> tuple[int, int, str]:
+    """``(clips, crops, protocol)`` of ``--views``: ``"10-lcr"`` -> ``(10, 3, "10-LeftCenterRight")``."""
+    from nni_autotsnet.data import parse_views
+
+    match = _SHORT.match(str(text).strip())
+    if match:
+        crops = 3 if (match.group(2) or "c").lower() in ("lcr", "leftcenterright") else 1
+        text = f"{int(match.group(1))}-{'LeftCenterRight' if crops == 3 else 'Center'}"
+    try:
+        clips, crops = parse_views(str(text))
+    except ValueError as err:
+        raise EvalError(f"--views: {err} (or 10-center, 10-lcr, 1)") from None
+    return clips, crops, f"{clips}-{'LeftCenterRight' if crops == 3 else 'Center'}"
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """The weights file of ``path``: itself, or a run directory's newer of ``model.pt`` and ``last.ckpt``."""
+    path = Path(path)
+    if path.is_dir():
+        found = [p for p in (path / "model.pt", path / "last.ckpt") if p.is_file()]
+        if not found:
+            raise EvalError(f"{path}: no model.pt or last.ckpt in this directory (is it a training run?)")
+        return max(found, key=lambda p: p.stat().st_mtime_ns)
+    if not path.is_file():
+        raise EvalError(f"{path}: no such checkpoint (give a run directory, its last.ckpt or a model.pt)")
+    return path
+
+
+def load_checkpoint(path: Path) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild the model of a ``last.ckpt`` or ``model.pt`` (both read with ``weights_only=True``), in eval mode."""
+    from nni_autotsnet.models import build_model
+    from nni_autotsnet.models.exported import read_exported
+
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # truncated, not a torch file, a pickle with code
+        first = next((line for line in str(err).splitlines() if line.strip()), type(err).__name__)
+        raise EvalError(f"{path}: not a checkpoint torch.load(weights_only=True) reads: {first[:200]}") from None
+    if isinstance(data, dict) and "format" in data:
+        try:
+            data = read_exported(path)
+        except ValueError as err:
+            raise EvalError(str(err)) from None
+        info, state = {k: data[k] for k in ("preset", "parts", "num_classes", "arch")}, data["state_dict"]
+    elif isinstance(data, dict) and "state_dict" in data and "arch" in data.get("hyper_parameters", {}):
+        info = {k: data["hyper_parameters"][k] for k in ("preset", "parts", "num_classes", "arch")}
+        state = {k[len("model."):]: v for k, v in data["state_dict"].items() if k.startswith("model.")}
+    else:
+        raise EvalError(f"{path}: neither a model.pt (key 'format') nor a last.ckpt of nni_autotsnet.train "
+                        "(key 'hyper_parameters.arch')")
+    model = build_model(info["preset"], info["arch"], parts=info["parts"], num_classes=info["num_classes"])
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        raise EvalError(f"{path}: the weights do not fit the architecture it stores: {err}") from None
+    return model.eval(), info
+
+
+def _config_for(checkpoint: Path, config: str | Path | None) -> ExperimentConfig:
+    if config is None:
+        config = checkpoint.parent / "config.yaml"
+        if not config.is_file():
+            raise EvalError(f"{config}: missing; pass --config CFG (the config the model was trained with)")
+    return load_config(config)
+
+
+def test_dataset(config: ExperimentConfig, list_file: str | Path | None, views: str):
+    """The test split's dataset: ``list_file``, or the benchmark's ``test.csv``; classes as in training."""
+    from nni_autotsnet.data import make_dataset
+    from nni_autotsnet.search import ensure_benchmark
+
+    data = config.data
+    if data.train is None:  # the bundled benchmark
+        folder = ensure_benchmark(data.benchmark, data.benchmark_seed)
+        labels, train_list = folder / "labels.txt", folder / "train.csv"
+        list_file = list_file or folder / "test.csv"
+    else:
+        labels, train_list = data.labels_file, data.train
+        if list_file is None:
+            raise EvalError(f"{config.path}: key 'data.train' names a data set of your own; pass --list TEST.csv")
+    if not Path(list_file).is_file():
+        raise EvalError(f"{list_file}: no such test list")
+    return make_dataset(list_file, root=data.root, split="test", preset=data.preset, views=views,
+                        labels_file=str(labels) if labels else None, classes_from=None if labels else str(train_list))
+
+
+def _write(out: Path, names: list[str], rows: list[dict], metrics: dict) -> None:
+    import pandas as pd
+
+    out.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows, columns=["path", "label", "predicted", "correct", "top5", "score"]).to_csv(
+        out / "predictions.csv", index=False)
+    confusion = pd.DataFrame(0, index=pd.Index(names, name="true\\predicted"), columns=names)
+    for row in rows:
+        confusion.loc[row["label"], row["predicted"]] += 1
+    confusion.to_csv(out / "confusion.csv")
+    per_class = pd.DataFrame({"class": names, "videos": confusion.sum(axis=1).values,
+                              "correct": [int(confusion.iloc[i, i]) for i in range(len(names))]})
+    per_class["accuracy"] = per_class["correct"] / per_class["videos"].where(per_class["videos"] > 0)
+    per_class.to_csv(out / "per_class.csv", index=False)
+    metrics["per_class"] = {n: (None if pd.isna(a) else float(a)) for n, a in zip(names, per_class["accuracy"])}
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+
+
+def evaluate(checkpoint: str | Path, views: str | None = None, config: str | Path | None = None,
+             list_file: str | Path | None = None, out: str | Path | None = None) -> dict[str, Any]:
+    """Evaluate a checkpoint on a test list (see the module doc); write the files and return ``metrics.json``."""
+    from torch.utils.data import DataLoader
+
+    from nni_autotsnet.data import VideoLevelAccumulator, average_views, get_preset
+
+    path = resolve_checkpoint(checkpoint)
+    model, info = load_checkpoint(path)
+    cfg = _config_for(path, config)
+    clips, crops, protocol = canonical_views(views or cfg.train.eval_views or get_preset(cfg.data.preset).views)
+    dataset = test_dataset(cfg, list_file, protocol)
+    if dataset.num_classes != info["num_classes"]:
+        raise EvalError(f"{dataset.videos.source}: {dataset.num_classes} classes, but {path} classifies "
+                        f"{info['num_classes']}")
+    if cfg.trainer.threads:
+        torch.set_num_threads(cfg.trainer.threads)
+    use_cuda = cfg.trainer.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
+    device = torch.device("cuda" if use_cuda else "cpu")
+    model.to(device)
+    batch = cfg.data.batch_size  # clips per forward pass: what training fitted on one device
+    accumulator, seen_views = VideoLevelAccumulator(), set()
+    loader = DataLoader(dataset, batch_size=max(1, batch // (clips * crops)), num_workers=cfg.data.num_workers)
+    with torch.no_grad():
+        for views_batch, labels, indices in loader:
+            seen_views.add(views_batch.shape[1])
+            flat = views_batch.flatten(0, 1).to(device)
+            logits = torch.cat([model(chunk) for chunk in flat.split(batch)]).float()
+            accumulator.update(average_views(logits, views_batch.shape[1]), labels.tolist(), indices.tolist())
+    if seen_views and seen_views != {clips * crops}:
+        raise RuntimeError(f"the dataset gave {sorted(seen_views)} views per video, expected {clips * crops}")
+    names = list(dataset.classes or [str(i) for i in range(dataset.num_classes)])
+    k = min(5, len(names))
+    rows, top1, top5 = [], 0, 0
+    for index, probs in sorted(accumulator.predictions().items()):
+        record = dataset.videos.records[index]
+        ranked = probs.topk(k).indices.tolist()
+        top1 += ranked[0] == record.label
+        top5 += record.label in ranked
+        rows.append({"path": record.path, "label": names[record.label], "predicted": names[ranked[0]],
+                     "correct": ranked[0] == record.label, "top5": ";".join(names[i] for i in ranked),
+                     "score": float(probs[ranked[0]])})
+    n = len(rows)
+    metrics = {"top1": top1 / n if n else float("nan"), "top5": top5 / n if n else float("nan"),
+               "views": clips * crops, "protocol": protocol, "num_videos": n, "skipped": len(dataset) - n,
+               "checkpoint": str(path), "list": str(dataset.videos.source)}
+    out = Path(out) if out is not None else path.parent / f"eval_{protocol}"
+    _write(out, names, rows, metrics)
+    metrics["out"] = str(out)
+    return metrics
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse, evaluate, print a summary; 2 with one line on stderr for user errors."""
+    from nni_autotsnet.data import AnnotationError
+    from nni_autotsnet.search_space import ArchError, PresetError
+
+    parser = argparse.ArgumentParser(prog="python -m nni_autotsnet.evaluate", description=__doc__.split("\n\n")[1].replace("::", "."))
+    parser.add_argument("--checkpoint", required=True, metavar="PATH", help="run directory, its last.ckpt, or a model.pt")
+    parser.add_argument("--views", help="10-center | 10-lcr | 1 | N-Center | N-LeftCenterRight (default: the config's)")
+    parser.add_argument("--config", metavar="CFG", help="experiment YAML (default: the run directory's config.yaml)")
+    parser.add_argument("--list", dest="list_file", metavar="TEST.csv", help="test list (default: the benchmark's test.csv)")
+    parser.add_argument("--out", metavar="DIR", help="output folder (default: RUN/eval_<protocol>/)")
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    try:
+        m = evaluate(args.checkpoint, args.views, args.config, args.list_file, args.out)
+    except (EvalError, ConfigError, PresetError, ArchError, AnnotationError) as err:
+        print(f"error: {err}".replace("\n", " "), file=sys.stderr)
+        return 2
+    print(f"{m['checkpoint']}: top-1 {100 * m['top1']:.2f}%, top-5 {100 * m['top5']:.2f}% over {m['num_videos']} "
+          f"videos ({m['protocol']}, {m['views']} views each; {m['skipped']} skipped)\n  files: {m['out']}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

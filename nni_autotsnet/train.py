@@ -1,0 +1,104 @@
+"""``python -m nni_autotsnet.train --arch ARCH.json --config CFG [--out RUN] [--label NAME] [--resume] [key=value ...]``.
+
+Trains one architecture from scratch with the supplement's recipe (section 3.2) scaled by the
+config's ``train`` section, and writes the run directory described in
+:mod:`nni_autotsnet.training` (``config.yaml``, ``arch.json``, ``last.ckpt`` every epoch,
+``model.pt``, ``metrics.csv``, ``logs/``, ``result.json``). ``ARCH.json`` is a ``save_arch`` file
+(``export``'s or a search's ``arch.json``; a search directory works too) or a bare
+``{label: value}`` dict; its preset must be the config's. ``--resume`` continues from
+``RUN/last.ckpt``; with a larger ``train.epochs`` it extends the run on the longer schedule.
+
+Several devices: ``trainer.devices=4`` (and ``trainer.num_nodes=N``) train with DDP; on one node
+Lightning starts the processes itself. Across nodes, start one process per device with the
+launcher and the same arguments everywhere, e.g.
+``torchrun --nnodes 2 --nproc-per-node 4 --rdzv-endpoint HOST:29500 -m nni_autotsnet.train ...
+trainer.devices=4 trainer.num_nodes=2`` or, under SLURM, ``srun --ntasks-per-node 4 python -m
+nni_autotsnet.train ... trainer.devices=4 trainer.num_nodes=2`` (Lightning reads the ranks from
+the environment). ``data.batch_size`` is per device; the learning rate scales with the total batch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from nni_autotsnet.config import ConfigError, ExperimentConfig, load_config
+from nni_autotsnet.search_space import ArchError, PresetError, load_arch, load_preset
+
+__all__ = ["main", "read_arch_for"]
+
+
+def _same_preset(a: str, b: str) -> bool:
+    if str(a) == str(b):
+        return True
+    try:
+        return load_preset(a) == load_preset(b)
+    except PresetError:
+        return False
+
+
+def read_arch_for(path: Path, config: ExperimentConfig) -> tuple[dict, str, str | None]:
+    """``(arch, preset, parts)`` of an arch file (or a search directory's ``arch.json``) for ``config``'s preset.
+
+    Raises ``ArchError`` naming the file when it is unreadable, of another preset, or not a point
+    of the preset's space.
+    """
+    from nni_autotsnet.search_space import check_arch, infer_parts, make_layout
+
+    path = path / "arch.json" if path.is_dir() else path
+    arch, file_preset, parts = load_arch(path)
+    if not isinstance(arch, dict):
+        raise ArchError(f"{path}: an architecture must be a JSON object of {{label: value}}")
+    if file_preset is not None and not _same_preset(file_preset, config.preset):
+        raise ArchError(f"{path}: an architecture of preset {file_preset!r}, but the config trains preset "
+                        f"{config.preset!r} (use that preset's config, or preset={file_preset})")
+    preset = config.preset
+    parts = parts or infer_parts(arch)
+    try:
+        check_arch(make_layout(load_preset(preset), parts), arch, source=str(path))
+    except ArchError as err:
+        if file_preset is None:  # a bare dict: say what it was checked against
+            raise ArchError(f"{err} (the file records no preset; checked against the config's {preset!r})") from None
+        raise
+    return arch, preset, parts
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse, load and check the config and the architecture, train; 2 with one line on stderr for user errors."""
+    from nni_autotsnet.data import AnnotationError
+    from nni_autotsnet.training import TrainError, train
+
+    parser = argparse.ArgumentParser(prog="python -m nni_autotsnet.train", description=__doc__.split("\n\n")[1])
+    parser.add_argument("--arch", required=True, type=Path, metavar="ARCH.json",
+                        help="architecture (save_arch JSON, a bare {label: value} dict, or a search directory)")
+    parser.add_argument("--config", required=True, metavar="CFG", help="experiment YAML (experiments/tiny.yaml, ...)")
+    parser.add_argument("--out", type=Path, metavar="RUN", help="run directory (default: the config's train.output)")
+    parser.add_argument("--label", help="name in result.json and the log lines (default: the run folder's name)")
+    parser.add_argument("--resume", action="store_true", help="continue from RUN/last.ckpt")
+    parser.add_argument("overrides", nargs="*", metavar="key.sub=value", help="config overrides (YAML values)")
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # argparse printed its usage and message
+        return int(exit_.code or 0)
+    try:
+        config = load_config(args.config, args.overrides)
+        arch, preset, parts = read_arch_for(args.arch, config)
+        out = args.out or config.train.output
+        result = train(config, arch, preset, parts, out, label=args.label, resume=args.resume)
+    except (ConfigError, PresetError, ArchError, TrainError, AnnotationError) as err:
+        print(f"error: {err}".replace("\n", " "), file=sys.stderr)
+        return 2
+    from lightning_fabric.utilities.rank_zero import rank_zero_only
+
+    if getattr(rank_zero_only, "rank", 0) != 0:  # DDP: one summary, from global rank 0
+        return 0
+    print(f"trained {result['label']}: val_acc {result['val_acc']:.4f} (best {result['best_val_acc']:.4f}) after "
+          f"{result['epochs']} epochs, {result['gflops']:.5f} GFLOPs per view, {result['params'] / 1e6:.3f} M params, "
+          f"{result['seconds']:.0f} s\n  model: {Path(out) / 'model.pt'}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,338 @@
+"""Training one fixed architecture from scratch with the supplement's recipe (section 3.2), scaled by the config.
+
+The recipe: He initialisation (done by the network), dropout 0.5 before the classifier (the
+network), SGD with momentum and weight decay at ``train.lr`` (0.4 at total batch 256, scaled),
+a linear warm-up over ``train.warmup_epochs`` and then a half-period cosine to 0 at
+``train.epochs``, both per optimiser step; cross-entropy on single training clips; validation
+accuracy per video with its views' softmax averaged. :func:`train` runs it with Lightning into a
+run directory::
+
+    RUN/config.yaml      the config as run, paths absolute (evaluate reads it back)
+    RUN/arch.json        the architecture (save_arch format: preset, parts, arch)
+    RUN/last.ckpt        Lightning checkpoint after every epoch (weights, optimiser, loops, metric rows)
+    RUN/model.pt         final weights, the export format (load_exported rebuilds it without NNI)
+    RUN/metrics.csv      one row per epoch: epoch (1-based), train_loss, train_acc, val_loss, val_acc, lr
+    RUN/logs/csv/version_N/, RUN/logs/tensorboard/   Lightning's CSV (one version per invocation) and TensorBoard logs
+    RUN/result.json      label, preset, parts, arch_file, gflops, params, val_acc, best_val_acc, epochs, seed, seconds
+
+Resuming (``resume=True``) restores ``last.ckpt``; the epoch's data order, augmentation and
+dropout are seeded from ``(seed, epoch, rank)`` and the learning rate is a function of the global
+step, so a resumed run ends with the weights of an uninterrupted one, and a run resumed with more
+epochs follows the longer schedule from where it stopped.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+import yaml
+from lightning_fabric.plugins import TorchCheckpointIO
+
+from nni_autotsnet.config import ExperimentConfig
+from nni_autotsnet.models import build_model
+from nni_autotsnet.models.exported import MODEL_BUILDER, MODEL_FORMAT
+from nni_autotsnet.search import _atomic_save, _atomic_text, build_datasets, in_nni_trial
+from nni_autotsnet.search_space import CostModel, check_arch, infer_parts, load_arch, load_preset, make_layout, save_arch
+
+__all__ = ["TrainError", "TrainingModule", "EpochRecorder", "METRIC_COLUMNS", "lr_factor", "portable_config", "seed_epoch", "train"]
+
+METRIC_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr")
+
+
+class TrainError(ValueError):
+    """A user error before training: a run directory that does not fit the request; the message names the file."""
+
+
+def lr_factor(step: int, total_steps: int, warmup_steps: int) -> float:
+    """Multiplier of the base learning rate at optimiser step ``step`` (0-based).
+
+    Linear warm-up (Goyal et al.): ``(step + 1) / warmup_steps`` for the first ``warmup_steps``
+    steps, so the last warm-up step runs at the full rate; then a half-period cosine,
+    ``0.5 (1 + cos(pi (step - warmup_steps) / (total_steps - warmup_steps)))``, which is 0 at
+    ``total_steps`` (and stays 0 beyond it).
+    """
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    decay = max(1, total_steps - warmup_steps)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - warmup_steps) / decay)))
+
+
+class TrainingModule(pl.LightningModule):
+    """The plain model of one architecture (:func:`~nni_autotsnet.models.build_model`) and the recipe.
+
+    Logs ``train_loss`` and ``train_acc`` (epoch means over clips), ``val_loss`` (NLL of the
+    view-averaged probabilities) and ``val_acc`` (video-level top-1), and ``lr`` every step. The
+    hyperparameters are plain data, so ``last.ckpt`` loads with ``torch.load(weights_only=True)``
+    and says how to rebuild the model (``preset``, ``arch``, ``parts``, ``num_classes``).
+    """
+
+    def __init__(self, preset: str, arch: Mapping[str, Any], parts: str, num_classes: int, lr: float, epochs: int,
+                 warmup_epochs: int = 0, weight_decay: float = 5e-5, momentum: float = 0.9, seed: int = 0):
+        super().__init__()
+        self.save_hyperparameters()
+        self.model = build_model(preset, dict(arch), parts=parts, num_classes=num_classes)
+        self.last_lr = float("nan")  # the rate of the latest optimiser step
+        self._steps = (1, 0)  # (total, warm-up) optimiser steps; set when training starts
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        # The rate is set before every step from the global step (on_train_batch_start): no scheduler
+        # state to restore, so a resumed run with more epochs follows the new schedule.
+        return torch.optim.SGD(self.parameters(), lr=self.hparams.lr, momentum=self.hparams.momentum,
+                               weight_decay=self.hparams.weight_decay)
+
+    def on_train_start(self) -> None:
+        total = int(self.trainer.estimated_stepping_batches)  # max_epochs x steps per epoch, DDP included
+        per_epoch = max(1, total // max(1, self.trainer.max_epochs))
+        self._steps = (per_epoch * self.hparams.epochs, per_epoch * self.hparams.warmup_epochs)
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        self.last_lr = self.hparams.lr * lr_factor(self.global_step, *self._steps)
+        for optimizer in self.trainer.optimizers:
+            for group in optimizer.param_groups:
+                group["lr"] = self.last_lr
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        clips, labels = batch[0], batch[1]
+        logits = self.model(clips)
+        loss = F.cross_entropy(logits, labels)
+        n = labels.shape[0]
+        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=n, sync_dist=True)
+        self.log("train_acc", (logits.argmax(-1) == labels).float().mean(), on_step=False, on_epoch=True,
+                 batch_size=n, sync_dist=True)
+        self.log("lr", self.last_lr, on_step=True, on_epoch=False, batch_size=n)
+        return loss
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        from nni_autotsnet.data.callbacks import average_views
+
+        views, labels = batch[0], batch[1]
+        if views.dim() == 5:  # plain clips: one view each
+            views = views.unsqueeze(1)
+        n, v = views.shape[:2]
+        probs = average_views(self.model(views.flatten(0, 1)).float(), v)
+        self.log("val_loss", F.nll_loss(probs.clamp_min(1e-12).log(), labels), batch_size=n, sync_dist=True)
+        self.log("val_acc", (probs.argmax(-1) == labels).float().mean(), prog_bar=True, batch_size=n, sync_dist=True)
+
+
+def seed_epoch(seed: int, epoch: int, rank: int = 0) -> None:
+    """Seed torch, numpy and ``random`` from ``(seed, epoch, rank)``: an epoch's draws do not depend on earlier ones."""
+    state = np.random.SeedSequence([seed, epoch, rank]).generate_state(2)
+    torch.manual_seed(int(state[0]) | (int(state[1] & 0x7FFFFFFF) << 32))
+    random.seed(int(state[1]))
+    np.random.seed(int(state[0]))
+
+
+class _EpochSeededLoader(DataLoader):
+    """A training DataLoader that calls :func:`seed_epoch` whenever Lightning makes an epoch's iterator.
+
+    Lightning makes the first epoch's iterator of a ``fit`` before ``on_train_epoch_start`` (later
+    ones after it), so seeding there would differ between a resumed and an uninterrupted run;
+    seeding here puts the shuffle, the workers' seeds, the augmentation and dropout of every epoch
+    on the same footing. ``trainer`` gives the epoch and rank at that moment.
+    """
+
+    def __init__(self, *args: Any, seed: int = 0, trainer: pl.Trainer | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.seed, self.trainer = seed, trainer
+
+    def __iter__(self):
+        if self.trainer is not None:
+            # epochs finished so far (what Lightning gives the samplers): current_epoch lags it when a fit resumes
+            epoch = self.trainer.fit_loop.epoch_progress.current.processed
+            seed_epoch(self.seed, epoch, self.trainer.global_rank)
+        return super().__iter__()
+
+
+class EpochRecorder(pl.Callback):
+    """One row of :data:`METRIC_COLUMNS` per epoch, ``metrics.csv`` rewritten each time; a printed line.
+
+    The rows (and the seconds spent) travel in ``last.ckpt`` as this callback's state, so a
+    resumed run keeps the rows of the epochs before the interruption.
+    """
+
+    def __init__(self, out: Path, label: str, epochs: int, echo: bool):
+        self.out, self.label, self.epochs, self.echo = Path(out), label, epochs, echo
+        self.rows: list[dict[str, float]] = []
+        self.seconds = 0.0
+        self._start = time.perf_counter()
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        metrics = trainer.callback_metrics  # validation ran before this hook (Lightning 2)
+        row: dict[str, float] = {"epoch": trainer.current_epoch + 1}
+        for key in METRIC_COLUMNS[1:-1]:
+            row[key] = float(metrics[key]) if key in metrics else float("nan")
+        row["lr"] = float(getattr(pl_module, "last_lr", float("nan")))
+        self.rows = [r for r in self.rows if r["epoch"] < row["epoch"]] + [row]
+        elapsed = time.perf_counter() - self._start
+        self.seconds += elapsed
+        if not trainer.is_global_zero:
+            return
+        lines = [",".join(METRIC_COLUMNS)] + [",".join(repr(r[k]) if k != "epoch" else str(int(r[k]))
+                                                        for k in METRIC_COLUMNS) for r in self.rows]
+        _atomic_text("\n".join(lines) + "\n", self.out / "metrics.csv")
+        if self.echo:
+            cells = " ".join(f"{k}={row[k]:.4g}" for k in METRIC_COLUMNS[1:])
+            print(f"[{self.label}] epoch {int(row['epoch'])}/{self.epochs}: {cells} ({elapsed:.1f} s)", flush=True)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rows": [dict(r) for r in self.rows], "seconds": self.seconds}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.rows = [dict(r) for r in state_dict.get("rows", [])]
+        self.seconds = float(state_dict.get("seconds", 0.0))
+
+
+def portable_config(config: ExperimentConfig) -> dict:
+    """``config.raw`` with every path absolute, so a copy in the run directory loads the same config."""
+    raw = copy.deepcopy(config.raw)
+    raw["preset"] = config.preset
+    raw["output"] = str(config.output)
+    for key in ("benchmark", "train", "val", "root", "labels_file"):
+        value = getattr(config.data, key)
+        raw["data"][key] = None if value is None else str(value)
+    raw["train"]["output"] = str(config.train.output)
+    raw["random"]["output"] = str(config.random.output)
+    return raw
+
+
+class _AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint writer, into a temporary file renamed over the old one: a kill never leaves half a file."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        super().save_checkpoint(checkpoint, tmp, storage_options)
+        os.replace(tmp, path)
+
+
+def _rank_zero() -> bool:
+    from lightning_fabric.utilities.rank_zero import rank_zero_only
+
+    return getattr(rank_zero_only, "rank", 0) == 0
+
+
+def _check_run_dir(out: Path, arch: dict, resume: bool) -> None:
+    ckpt = out / "last.ckpt"
+    if resume and not ckpt.is_file():
+        raise TrainError(f"{ckpt}: no checkpoint to resume from (train once without --resume)")
+    if not resume and ckpt.exists():
+        raise TrainError(f"{ckpt}: this run directory already holds a run; pass --resume to continue it "
+                         "or choose another --out")
+    if resume and (out / "arch.json").is_file():
+        saved, _, _ = load_arch(out / "arch.json")
+        if saved != arch:
+            raise TrainError(f"{out / 'arch.json'}: the run being resumed trained another architecture")
+
+
+def train(config: ExperimentConfig, arch: Mapping[str, Any], preset: str | None, parts: str | None,
+          out: str | Path, label: str | None = None, resume: bool = False, *,
+          callbacks: Sequence[pl.Callback] = ()) -> dict[str, Any]:
+    """Train ``arch`` from scratch into the run directory ``out`` (see the module doc) and return ``result.json``.
+
+    Parameters
+    ----------
+    config
+        The experiment config: ``data`` (lists or the benchmark), ``train`` (the scaled recipe)
+        and ``trainer`` (devices, precision, threads).
+    arch, preset, parts
+        The architecture (``{label: value}``), its preset (``None``: the config's) and search
+        part (``None``: inferred from the labels); checked against the space (``ArchError``).
+    out
+        Run directory. It must not hold ``last.ckpt`` unless ``resume`` is true.
+    label
+        Name in ``result.json`` and the printed lines (default: the folder's name).
+    resume
+        Continue from ``out/last.ckpt`` (``TrainError`` if missing).
+    callbacks
+        Extra Lightning callbacks, e.g. a caller's per-epoch report to NNI. ``train`` itself makes
+        no NNI call, so it runs the same inside an NNI trial (no progress bar there).
+
+    Returns
+    -------
+    dict
+        ``result.json``: label, preset, parts, arch_file, gflops (multiply-adds per view, closed
+        form), params, val_acc (last epoch), best_val_acc, epochs, seed, seconds.
+    """
+    from pytorch_lightning.callbacks import ModelCheckpoint
+    from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
+    from nni_autotsnet.data import SkippedVideosCallback
+
+    out = Path(out)
+    label = label or out.resolve().name
+    preset = str(preset or config.preset)
+    layout = make_layout(load_preset(preset), parts or infer_parts(arch))
+    arch = check_arch(layout, arch, source=f"architecture for preset {preset!r}")
+    _check_run_dir(out, arch, resume)
+    tr, data = config.trainer, config.data
+    if tr.threads:
+        torch.set_num_threads(tr.threads)
+    train_ds, val_ds = build_datasets(config)
+    total_batch = data.batch_size * tr.devices * tr.num_nodes
+    if len(train_ds) < total_batch:
+        raise TrainError(f"{config.path or '<config>'}: key 'data.batch_size': {len(train_ds)} training videos are fewer than "
+                         f"one total batch ({total_batch} clips)")
+    if _rank_zero():
+        out.mkdir(parents=True, exist_ok=True)
+        _atomic_text(yaml.safe_dump(portable_config(config), sort_keys=False), out / "config.yaml")
+        save_arch(arch, out / "arch.json", preset=preset, parts=layout.parts)
+
+    pl.seed_everything(config.train.seed, workers=True, verbose=False)  # initialisation
+    t = config.train
+    module = TrainingModule(preset, arch, layout.parts, train_ds.num_classes, lr=t.lr, epochs=t.epochs,
+                            warmup_epochs=t.warmup_epochs, weight_decay=t.weight_decay, momentum=t.momentum,
+                            seed=t.seed)
+    progress_bar = sys.stdout.isatty() and not in_nni_trial()
+    recorder = EpochRecorder(out, label, t.epochs, echo=not progress_bar)
+    trainer = pl.Trainer(
+        max_epochs=t.epochs, accelerator=tr.accelerator, devices=tr.devices, num_nodes=tr.num_nodes,
+        precision=tr.precision, default_root_dir=str(out), num_sanity_val_steps=0, enable_model_summary=False,
+        log_every_n_steps=tr.log_every_n_steps, enable_progress_bar=progress_bar,
+        logger=[CSVLogger(str(out / "logs"), name="csv"),
+                TensorBoardLogger(str(out / "logs"), name="tensorboard", version="", default_hp_metric=False)],
+        callbacks=[recorder, SkippedVideosCallback(), *callbacks,
+                   # top-1 with no monitor: the latest epoch, kept as RUN/last.ckpt (replaced every epoch)
+                   ModelCheckpoint(dirpath=str(out), filename="last", save_top_k=1, enable_version_counter=False)],
+        plugins=[_AtomicCheckpointIO()],
+    )
+    # Workers are re-made every epoch (not persistent), so their seeds follow the per-epoch seeding.
+    train_loader = _EpochSeededLoader(train_ds, batch_size=data.batch_size, shuffle=True, drop_last=True,
+                                      num_workers=data.num_workers, seed=t.seed, trainer=trainer)
+    val_loader = DataLoader(val_ds, batch_size=data.batch_size, num_workers=data.num_workers)
+    trainer.fit(module, train_loader, val_loader, ckpt_path=str(out / "last.ckpt") if resume else None,
+                weights_only=True if resume else None)
+
+    cost = CostModel(layout, train_ds.num_classes)
+    rows = recorder.rows
+    accs = [r["val_acc"] for r in rows if not math.isnan(r["val_acc"])]
+    result = {
+        "label": label, "preset": preset, "parts": layout.parts, "arch_file": str(out / "arch.json"),
+        "gflops": cost.flops(arch) / 1e9, "params": cost.params(arch),
+        "val_acc": rows[-1]["val_acc"] if rows else None, "best_val_acc": max(accs) if accs else None,
+        "epochs": len(rows), "seed": t.seed, "seconds": recorder.seconds,
+    }
+    if trainer.is_global_zero:
+        state = {k: v.detach().cpu() for k, v in module.model.state_dict().items()}
+        _atomic_save({"format": MODEL_FORMAT, "builder": MODEL_BUILDER, "preset": preset, "parts": layout.parts,
+                      "num_classes": int(train_ds.num_classes), "arch": dict(arch), "state_dict": state,
+                      "inherited_weights": False}, out / "model.pt")
+        _atomic_text(json.dumps(result, indent=1), out / "result.json")
+    return result
