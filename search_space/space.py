@@ -8,6 +8,7 @@ from typing import Any, Callable, Mapping
 
 
 from nni.mutable import Categorical, MutableExpression, label_scope
+from nni.mutable.frozen import frozen_context
 from nni.nas.nn.pytorch import LayerChoice, ModelSpace, MutableBatchNorm3d, MutableConv3d, MutableLinear
 from torch import nn
 
@@ -118,6 +119,10 @@ class TwoStreamSpace(TwoStreamNet, ModelSpace):
         super().__init__(layout, SearchOps(), num_classes)
         self.preset, self.parts, self.layout, self.num_classes = preset, parts, layout, num_classes
         self.fixed = dict(fixed or {})
+        sample = frozen_context.current()
+        if sample and all(label in sample for label in layout.variables()):
+            # rebuilt under a sample (NNI's multi-trial engines do this in the trial): remember which
+            self.arch = {**self.fixed, **check_arch(layout, {k: sample[k] for k in layout.variables()}, "sample")}
         self._cost_model: CostModel | None = None
 
     @property
