@@ -38,9 +38,13 @@ import yaml
 from nni_autotsnet.config import ConfigError, ExperimentConfig, PartConfig, load_config
 from nni_autotsnet.search_space import ArchError, PresetError, save_arch
 
-__all__ = ["main", "run_search", "run_part", "in_nni_trial", "PART_FILES"]
+__all__ = ["main", "run_search", "run_part", "in_nni_trial", "PART_FILES", "SearchError"]
 
 PART_FILES = ("part.json", "arch.json", "alpha.json", "supernet.pt", "metrics.csv")
+
+
+class SearchError(ValueError):
+    """The search directory does not fit this run (another preset, an interrupted part without --resume)."""
 
 
 def in_nni_trial() -> bool:
@@ -145,12 +149,19 @@ def final_network_flops(config: ExperimentConfig, fixed: dict, num_classes: int)
 
 
 def run_part(config: ExperimentConfig, part: PartConfig, index: int, fixed: dict, part_dir: Path,
-             train_ds, val_ds) -> dict:
-    """Search one part with PARSEC; write its files and return its architecture (``fixed`` included)."""
+             train_ds, val_ds, resume: bool = False, callbacks: Sequence[Any] = ()) -> dict:
+    """Search one part with PARSEC; write its files and return its architecture (``fixed`` included).
+
+    ``last.ckpt`` is written atomically after every epoch; ``resume`` continues from it (weights,
+    alpha, optimisers, PARSEC's sampling generator and history, the epoch), and every epoch's data
+    order is seeded from (seed, epoch), so a resumed part ends as an uninterrupted one would.
+    """
     import pytorch_lightning as pl
     from nni.nas.evaluator.pytorch import DataLoader, Lightning, Trainer
     from pytorch_lightning.callbacks import ModelCheckpoint
     from pytorch_lightning.loggers import CSVLogger
+
+    from nni_autotsnet.training import AtomicCheckpointIO, EpochSeededLoader
 
     from nni_autotsnet.data import SkippedVideosCallback
     from nni_autotsnet.module import VideoClassifier
@@ -160,6 +171,12 @@ def run_part(config: ExperimentConfig, part: PartConfig, index: int, fixed: dict
     search, data, tr = config.search, config.data, config.trainer
     seed = search.seed + 1000 * index
     pl.seed_everything(seed, workers=True, verbose=False)
+    checkpoint = part_dir / "last.ckpt"
+    if checkpoint.exists() and not resume:
+        raise SearchError(f"{checkpoint}: part {part.name!r} was interrupted; pass --resume to continue it, "
+                        "or choose another --out")
+    if resume and not checkpoint.exists():
+        resume = False  # nothing to resume in this part: start it
     part_dir.mkdir(parents=True, exist_ok=True)
     num_classes = train_ds.num_classes
     space = TwoStreamSpace.from_preset(config.preset, parts=part.name, num_classes=num_classes, fixed=fixed)
@@ -170,21 +187,26 @@ def run_part(config: ExperimentConfig, part: PartConfig, index: int, fixed: dict
                       metric_samples=search.metric_samples, gradient_clip_val=search.gradient_clip_val,
                       flops_fn=final_network_flops(config, fixed, num_classes))
     model = strategy.mutate_model(space)
-    loader = dict(batch_size=data.batch_size, num_workers=data.num_workers,
-                  persistent_workers=data.num_workers > 0)
+    loader = dict(batch_size=data.batch_size, num_workers=data.num_workers)
+    first_epoch = 0
+    if resume:  # the checkpoint is written at the end of an epoch: go on with the next one
+        first_epoch = int(torch.load(checkpoint, map_location="cpu", weights_only=True)["epoch"]) + 1
+    train_loader = EpochSeededLoader(train_ds, shuffle=True, drop_last=True, seed=seed, first_epoch=first_epoch,
+                                     **loader)
     trainer = Trainer(
         max_epochs=part.epochs, accelerator=tr.accelerator, devices=tr.devices, num_nodes=tr.num_nodes,
         precision=tr.precision, default_root_dir=str(part_dir), num_sanity_val_steps=0,
         log_every_n_steps=tr.log_every_n_steps, enable_model_summary=False,
         enable_progress_bar=sys.stdout.isatty() and not in_nni_trial(),
-        logger=CSVLogger(str(part_dir), name="logs", version=""),
-        callbacks=[ModelCheckpoint(dirpath=str(part_dir), filename="epoch{epoch}", save_last=True, save_top_k=0),
-                   SkippedVideosCallback(),
-                   _progress_callback(part, index, len(config.search.parts), part_dir, strategy)],
+        logger=CSVLogger(str(part_dir), name="logs"), plugins=[AtomicCheckpointIO()],
+        callbacks=[_progress_callback(part, index, len(config.search.parts), part_dir, strategy),
+                   ModelCheckpoint(dirpath=str(part_dir), filename="last", save_top_k=1, enable_version_counter=False),
+                   SkippedVideosCallback(), *callbacks],
     )
-    evaluator = Lightning(VideoClassifier(learning_rate=part.weight_lr), trainer,
-                          train_dataloaders=DataLoader(train_ds, shuffle=True, drop_last=True, **loader),
-                          val_dataloaders=DataLoader(val_ds, **loader))
+    train_loader.trainer = trainer
+    evaluator = Lightning(VideoClassifier(learning_rate=part.weight_lr), trainer, train_dataloaders=train_loader,
+                          val_dataloaders=DataLoader(val_ds, **loader),
+                          fit_kwargs={"ckpt_path": str(checkpoint)} if resume else None)
     strategy.mutate_evaluator(evaluator).evaluate(model)
 
     arch = {**fixed, **strategy.parsec_module.export()}
@@ -205,13 +227,18 @@ def _finished_part(part_dir: Path, config: ExperimentConfig, part: PartConfig) -
         return None
     arch, preset, parts = load_arch(part_dir / "arch.json")
     if preset != config.preset or parts != part.name:
-        raise ArchError(f"{part_dir / 'arch.json'}: written by a search of preset {preset!r}, part {parts!r}; "
+        raise SearchError(f"{part_dir / 'arch.json'}: written by a search of preset {preset!r}, part {parts!r}; "
                         f"this config searches {config.preset!r}, part {part.name!r}. Use another output folder.")
     return arch
 
 
-def run_search(config: ExperimentConfig, out: Path, report_to_nni: bool = False) -> dict:
-    """Run every part of ``config.search.parts`` into ``out`` and return the final result."""
+def run_search(config: ExperimentConfig, out: Path, report_to_nni: bool = False, resume: bool = False,
+               callbacks: Sequence[Any] = ()) -> dict:
+    """Run every part of ``config.search.parts`` into ``out`` and return the final result.
+
+    Finished parts are reused; ``resume`` continues an interrupted part from its ``last.ckpt``.
+    ``callbacks`` are extra Lightning callbacks for every part.
+    """
     import pandas as pd
 
     from nni_autotsnet.search_space import CostModel, make_layout, load_preset
@@ -239,7 +266,7 @@ def run_search(config: ExperimentConfig, out: Path, report_to_nni: bool = False)
         print(f"[part {index}/{len(parts)} {part.name}] {part.epochs} epochs, weight lr {part.weight_lr:.4g}, "
               f"alpha lr {part.arch_lr:.4g}, K={config.search.num_samples}, beta={config.search.beta}, "
               f"window={config.search.flops_window} GFLOPs/view", flush=True)
-        result = run_part(config, part, index, fixed, part_dir, train_ds, val_ds)
+        result = run_part(config, part, index, fixed, part_dir, train_ds, val_ds, resume, callbacks)
         fixed = result["arch"]
         histories.append(pd.DataFrame([{"part": part.name, **h} for h in result["history"]]))
 
@@ -273,6 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--config", required=True, help="experiment YAML (experiments/tiny.yaml, ...)")
     parser.add_argument("overrides", nargs="*", metavar="key.sub=value", help="config overrides (YAML values)")
     parser.add_argument("--out", help="search directory (default: the config's output; an NNI trial's own folder)")
+    parser.add_argument("--resume", action="store_true", help="continue an interrupted part from its last.ckpt")
     args = parser.parse_args(argv)
 
     overrides = list(args.overrides)
@@ -284,8 +312,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             overrides += [f"{key}={json.dumps(value)}" for key, value in params.items()]
         config = load_config(args.config, overrides)
         out = Path(args.out) if args.out else Path(os.environ["NNI_OUTPUT_DIR"]) if trial else config.output
-        result = run_search(config, out, report_to_nni=trial)
-    except (ConfigError, PresetError, ArchError) as err:
+        result = run_search(config, out, report_to_nni=trial, resume=args.resume or trial)
+    except (ConfigError, PresetError, ArchError, SearchError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     window = result["flops_window"]

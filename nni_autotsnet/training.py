@@ -47,7 +47,7 @@ from nni_autotsnet.models.exported import MODEL_BUILDER, MODEL_FORMAT
 from nni_autotsnet.search import _atomic_save, _atomic_text, build_datasets, in_nni_trial
 from nni_autotsnet.search_space import CostModel, check_arch, infer_parts, load_arch, load_preset, make_layout, save_arch
 
-__all__ = ["TrainError", "TrainingModule", "EpochRecorder", "METRIC_COLUMNS", "lr_factor", "portable_config", "seed_epoch", "train"]
+__all__ = ["TrainError", "TrainingModule", "EpochRecorder", "EpochSeededLoader", "AtomicCheckpointIO", "METRIC_COLUMNS", "lr_factor", "portable_config", "seed_epoch", "train"]
 
 METRIC_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr")
 
@@ -138,7 +138,7 @@ def seed_epoch(seed: int, epoch: int, rank: int = 0) -> None:
     np.random.seed(int(state[0]))
 
 
-class _EpochSeededLoader(DataLoader):
+class EpochSeededLoader(DataLoader):
     """A training DataLoader that calls :func:`seed_epoch` whenever Lightning makes an epoch's iterator.
 
     Lightning makes the first epoch's iterator of a ``fit`` before ``on_train_epoch_start`` (later
@@ -147,15 +147,24 @@ class _EpochSeededLoader(DataLoader):
     on the same footing. ``trainer`` gives the epoch and rank at that moment.
     """
 
-    def __init__(self, *args: Any, seed: int = 0, trainer: pl.Trainer | None = None, **kwargs: Any):
+    def __init__(self, *args: Any, seed: int = 0, trainer: pl.Trainer | None = None, first_epoch: int | None = None,
+                 **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.seed, self.trainer = seed, trainer
+        # Counting mode: epochs are numbered from ``first_epoch`` by this loader's own iterations, for
+        # fits whose first iterator is made before Lightning restores its loop state (NNI's one-shot
+        # evaluator does this on a resumed fit).
+        self.next_epoch = first_epoch
 
     def __iter__(self):
-        if self.trainer is not None:
+        rank = self.trainer.global_rank if self.trainer is not None else 0
+        if self.next_epoch is not None:
+            seed_epoch(self.seed, self.next_epoch, rank)
+            self.next_epoch += 1
+        elif self.trainer is not None:
             # epochs finished so far (what Lightning gives the samplers): current_epoch lags it when a fit resumes
             epoch = self.trainer.fit_loop.epoch_progress.current.processed
-            seed_epoch(self.seed, epoch, self.trainer.global_rank)
+            seed_epoch(self.seed, epoch, rank)
         return super().__iter__()
 
 
@@ -214,7 +223,7 @@ def portable_config(config: ExperimentConfig) -> dict:
     return raw
 
 
-class _AtomicCheckpointIO(TorchCheckpointIO):
+class AtomicCheckpointIO(TorchCheckpointIO):
     """Lightning's checkpoint writer, into a temporary file renamed over the old one: a kill never leaves half a file."""
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
@@ -311,10 +320,10 @@ def train(config: ExperimentConfig, arch: Mapping[str, Any], preset: str | None,
         callbacks=[recorder, SkippedVideosCallback(), *callbacks,
                    # top-1 with no monitor: the latest epoch, kept as RUN/last.ckpt (replaced every epoch)
                    ModelCheckpoint(dirpath=str(out), filename="last", save_top_k=1, enable_version_counter=False)],
-        plugins=[_AtomicCheckpointIO()],
+        plugins=[AtomicCheckpointIO()],
     )
     # Workers are re-made every epoch (not persistent), so their seeds follow the per-epoch seeding.
-    train_loader = _EpochSeededLoader(train_ds, batch_size=data.batch_size, shuffle=True, drop_last=True,
+    train_loader = EpochSeededLoader(train_ds, batch_size=data.batch_size, shuffle=True, drop_last=True,
                                       num_workers=data.num_workers, seed=t.seed, trainer=trainer)
     val_loader = DataLoader(val_ds, batch_size=data.batch_size, num_workers=data.num_workers)
     trainer.fit(module, train_loader, val_loader, ckpt_path=str(out / "last.ckpt") if resume else None,
