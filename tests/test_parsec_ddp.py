@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 import torch
 import torch.distributed
 from nni.nas.evaluator.pytorch import DataLoader
@@ -13,10 +12,6 @@ from torch.utils.data import Sampler
 
 from nni_autotsnet.strategies import Parsec
 from test_parsec_toys import ToySpace, make_evaluator, single_thread, toy_data, toy_flops  # noqa: F401
-
-pytestmark = pytest.mark.skipif(not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),
-                                reason='needs torch.distributed with gloo')
-
 
 class _Record(Callback):
     """Writes what every rank sampled and where it ended, one JSON/pt file per rank."""
