@@ -90,7 +90,10 @@ def load_checkpoint(path: Path) -> tuple[nn.Module, dict[str, Any]]:
     else:
         raise EvalError(f"{path}: neither a model.pt (key 'format') nor a last.ckpt of nni_autotsnet.train "
                         "(key 'hyper_parameters.arch')")
-    model = build_model(info["preset"], info["arch"], parts=info["parts"], num_classes=info["num_classes"])
+    try:
+        model = build_model(info["preset"], info["arch"], parts=info["parts"], num_classes=info["num_classes"])
+    except ValueError as err:  # ArchError, PresetError: they name the arch or preset, not this file
+        raise EvalError(f"{path}: the architecture it stores is not of its preset's space: {err}") from None
     try:
         model.load_state_dict(state)
     except RuntimeError as err:

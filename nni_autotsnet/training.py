@@ -250,6 +250,15 @@ def _check_run_dir(out: Path, arch: dict, resume: bool) -> None:
         saved, _, _ = load_arch(out / "arch.json")
         if saved != arch:
             raise TrainError(f"{out / 'arch.json'}: the run being resumed trained another architecture")
+    if resume:  # the checkpoint itself, before anything in the run directory is rewritten
+        try:
+            stored = torch.load(ckpt, map_location="cpu", weights_only=True)["hyper_parameters"]["arch"]
+        except Exception as err:  # truncated, not a torch file, not a checkpoint of this module
+            first = next((line for line in str(err).splitlines() if line.strip()), type(err).__name__)
+            raise TrainError(f"{ckpt}: not a last.ckpt of nni_autotsnet.train that torch.load(weights_only=True) "
+                             f"reads: {first[:200]}") from None
+        if dict(stored) != arch:
+            raise TrainError(f"{ckpt}: the run being resumed trained another architecture")
 
 
 def train(config: ExperimentConfig, arch: Mapping[str, Any], preset: str | None, parts: str | None,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -184,12 +185,14 @@ def read_video_list(
     Raises
     ------
     AnnotationError
-        On a malformed line, an unknown class name, an index out of range, or an empty list.
+        On a malformed line, an unknown class name, an index out of range, a path listed twice, or
+        an empty list.
     """
     list_file = Path(list_file)
     base = Path(root) if root is not None else list_file.parent
     index = {name: i for i, name in enumerate(classes)} if classes is not None else None
     records = []
+    first_line: dict[str, int] = {}  # normalised resolved path -> line that listed it first
     for lineno, path, label in _raw_rows(list_file):
         if label.isdigit():
             label_id = int(label)
@@ -202,6 +205,11 @@ def read_video_list(
         else:
             label_id = index[label]
         resolved = Path(path) if Path(path).is_absolute() else base / path
+        key = os.path.normpath(resolved)
+        if key in first_line:
+            # The same video twice would be sampled twice as often, or (other label) teach two classes.
+            raise AnnotationError(list_file, lineno, f"duplicate path {path} (first on line {first_line[key]})")
+        first_line[key] = lineno
         records.append(VideoRecord(str(resolved), label_id, lineno))
     if not records:
         raise AnnotationError(list_file, None, "no videos listed")
