@@ -343,6 +343,11 @@ class ParsecLightningModule(BaseOneShotLightningModule):
             metrics['cost_batch'] = stats['cost'] / stats['cost_steps']
         value = self.trainer.callback_metrics.get(self.val_metric)
         if value is not None:
+            # the evaluator may log its validation metric per rank (NNI's Classification does): average
+            # it over the ranks' equal shards so that every rank records the global figure
+            value = torch.as_tensor(float(value), dtype=torch.float32, device=self.device)
+            if self._world_size() > 1:
+                value = self.trainer.strategy.reduce(value, reduce_op='mean')
             metrics['ml_' + self.val_metric] = float(value)
         return metrics
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 import torch.distributed
 from nni.nas.evaluator.pytorch import DataLoader
@@ -26,6 +27,7 @@ class _Record(Callback):
     def on_fit_end(self, trainer, pl_module):
         rank = trainer.global_rank
         (self.directory / f'samples{rank}.json').write_text(json.dumps(self.samples))
+        (self.directory / f'history{rank}.json').write_text(json.dumps(pl_module.history))
         torch.save({'alpha': pl_module.dist.logits.detach().clone(),
                     'weights': [p.detach().clone() for p in pl_module.training_module.parameters()]},
                    self.directory / f'state{rank}.pt')
@@ -77,6 +79,15 @@ def test_ranks_sample_the_same_architectures_and_match_a_single_process(tmp_path
     single = json.loads((tmp_path / 'one' / 'samples0.json').read_text())
     assert len(ranks[0]) == 2 * 4
     assert ranks[0] == ranks[1] == single
+
+    # the per-epoch metrics (ESS, cost, entropy, the most likely arch's validation accuracy) are global ones
+    histories = [json.loads((tmp_path / 'ddp' / f'history{r}.json').read_text()) for r in (0, 1)]
+    one = json.loads((tmp_path / 'one' / 'history0.json').read_text())
+    assert histories[0] == histories[1] and len(histories[0]) == 2
+    for mine, ref in zip(histories[0], one):
+        assert mine.keys() == ref.keys() and 'ml_val_acc' in mine
+        for key in mine:
+            assert mine[key] == pytest.approx(ref[key], rel=1e-4, abs=1e-5), key
 
     states = [torch.load(tmp_path / 'ddp' / f'state{r}.pt') for r in (0, 1)]
     reference = torch.load(tmp_path / 'one' / 'state0.pt')
