@@ -52,6 +52,18 @@ def in_nni_trial() -> bool:
     return os.environ.get("NNI_PLATFORM") not in (None, "", "unittest", "standalone")
 
 
+def is_rank_zero() -> bool:
+    """True in the process that writes files: under DDP every rank runs this command, rank 0 writes."""
+    from lightning_fabric.utilities.rank_zero import rank_zero_only
+
+    return getattr(rank_zero_only, "rank", 0) == 0
+
+
+def _say(text: str) -> None:
+    if is_rank_zero():
+        print(text, flush=True)
+
+
 def _atomic_save(obj: Any, path: Path) -> None:
     """``torch.save`` to a temporary file, then rename: a crash never leaves a half-written file."""
     tmp = path.with_name(path.name + ".tmp")
@@ -115,7 +127,7 @@ def _progress_callback(part: PartConfig, index: int, total: int, part_dir: Path,
 
         def on_train_epoch_end(self, trainer, pl_module):
             history = strategy.history
-            if not history:
+            if not history or not trainer.is_global_zero:
                 return
             frame = pd.DataFrame([{"part": part.name, **row} for row in history])
             _atomic_text(frame.to_csv(index=False), part_dir / "metrics.csv")
@@ -180,8 +192,9 @@ def run_part(config: ExperimentConfig, part: PartConfig, index: int, fixed: dict
     part_dir.mkdir(parents=True, exist_ok=True)
     num_classes = train_ds.num_classes
     space = TwoStreamSpace.from_preset(config.preset, parts=part.name, num_classes=num_classes, fixed=fixed)
-    _atomic_text(json.dumps({"preset": config.preset, "parts": part.name, "fixed": fixed,
-                             "num_classes": num_classes, "index": index}, indent=1), part_dir / "part.json")
+    if is_rank_zero():
+        _atomic_text(json.dumps({"preset": config.preset, "parts": part.name, "fixed": fixed,
+                                 "num_classes": num_classes, "index": index}, indent=1), part_dir / "part.json")
     strategy = Parsec(num_samples=search.num_samples, beta=search.beta, flops_window=search.flops_window,
                       warmup=search.warmup, arch_lr=part.arch_lr, weight_lr=part.weight_lr, seed=seed,
                       metric_samples=search.metric_samples, gradient_clip_val=search.gradient_clip_val,
@@ -210,9 +223,10 @@ def run_part(config: ExperimentConfig, part: PartConfig, index: int, fixed: dict
     strategy.mutate_evaluator(evaluator).evaluate(model)
 
     arch = {**fixed, **strategy.parsec_module.export()}
-    _atomic_save(model.state_dict(), part_dir / "supernet.pt")
-    strategy.export_alpha(part_dir / "alpha.json", top_n=search.top_n)
-    save_arch(arch, part_dir / "arch.json", preset=config.preset, parts=part.name)  # written last: marks the part done
+    if trainer.is_global_zero:  # alpha and the weights are the same on every rank
+        _atomic_save(model.state_dict(), part_dir / "supernet.pt")
+        strategy.export_alpha(part_dir / "alpha.json", top_n=search.top_n)
+        save_arch(arch, part_dir / "arch.json", preset=config.preset, parts=part.name)  # last: marks the part done
     return {"arch": arch, "history": strategy.history, "flops": space.flops}
 
 
@@ -246,11 +260,11 @@ def run_search(config: ExperimentConfig, out: Path, report_to_nni: bool = False,
     if config.trainer.threads:
         torch.set_num_threads(config.trainer.threads)
     out.mkdir(parents=True, exist_ok=True)
-    _atomic_text(yaml.safe_dump(config.raw, sort_keys=False), out / "config.yaml")
+    if is_rank_zero():
+        _atomic_text(yaml.safe_dump(config.raw, sort_keys=False), out / "config.yaml")
     start = time.perf_counter()
     train_ds, val_ds = build_datasets(config)
-    print(f"data: {len(train_ds)} training and {len(val_ds)} validation videos, {train_ds.num_classes} classes",
-          flush=True)
+    _say(f"data: {len(train_ds)} training and {len(val_ds)} validation videos, {train_ds.num_classes} classes")
     fixed: dict = {}
     histories = []
     parts = config.search.parts
@@ -258,25 +272,22 @@ def run_search(config: ExperimentConfig, out: Path, report_to_nni: bool = False,
         part_dir = out / f"part{index}_{part.name}"
         done = _finished_part(part_dir, config, part)
         if done is not None:
-            print(f"[part {index}/{len(parts)} {part.name}] already finished in {part_dir}; reusing it", flush=True)
+            _say(f"[part {index}/{len(parts)} {part.name}] already finished in {part_dir}; reusing it")
             fixed = done
             if (part_dir / "metrics.csv").exists():
                 histories.append(pd.read_csv(part_dir / "metrics.csv"))
             continue
-        print(f"[part {index}/{len(parts)} {part.name}] {part.epochs} epochs, weight lr {part.weight_lr:.4g}, "
-              f"alpha lr {part.arch_lr:.4g}, K={config.search.num_samples}, beta={config.search.beta}, "
-              f"window={config.search.flops_window} GFLOPs/view", flush=True)
+        _say(f"[part {index}/{len(parts)} {part.name}] {part.epochs} epochs, weight lr {part.weight_lr:.4g}, "
+             f"alpha lr {part.arch_lr:.4g}, K={config.search.num_samples}, beta={config.search.beta}, "
+             f"window={config.search.flops_window} GFLOPs/view")
         result = run_part(config, part, index, fixed, part_dir, train_ds, val_ds, resume, callbacks)
         fixed = result["arch"]
         histories.append(pd.DataFrame([{"part": part.name, **h} for h in result["history"]]))
 
     last = parts[-1].name
-    save_arch(fixed, out / "arch.json", preset=config.preset, parts=last)
     cost = CostModel(make_layout(load_preset(config.preset), last), train_ds.num_classes)
     gflops = cost.flops(fixed) / 1e9
     metrics = pd.concat(histories, ignore_index=True) if histories else pd.DataFrame()
-    if not metrics.empty:
-        _atomic_text(metrics.to_csv(index=False), out / "metrics.csv")
     final = metrics.iloc[-1].to_dict() if not metrics.empty else {}
     accuracy = final.get("ml_val_acc")
     result = {
@@ -286,6 +297,11 @@ def run_search(config: ExperimentConfig, out: Path, report_to_nni: bool = False,
         "expected_gflops": final.get("expected_gflops"), "entropy": final.get("entropy"),
         "preset": config.preset, "parts": [p.name for p in parts], "seconds": time.perf_counter() - start,
     }
+    if not is_rank_zero():
+        return result
+    save_arch(fixed, out / "arch.json", preset=config.preset, parts=last)
+    if not metrics.empty:
+        _atomic_text(metrics.to_csv(index=False), out / "metrics.csv")
     _atomic_text(json.dumps(result, indent=1, default=float), out / "result.json")
     if report_to_nni:
         import nni
@@ -317,6 +333,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     window = result["flops_window"]
+    if not is_rank_zero():
+        return 0
     print(f"searched architecture: {out / 'arch.json'}\n"
           f"  {result['gflops']:.5f} GFLOPs per view (multiply-adds), {result['params'] / 1e6:.3f} M params, "
           f"window {window} -> {'in' if result['in_window'] else 'outside' if window else 'no window'}; "
