@@ -627,10 +627,9 @@ def test_a_disk_that_fills_mid_write_keeps_the_previous_file(case, tmp_path, mon
             writer.write(writer.make(2), path)
     assert err.value.errno == errno.ENOSPC
     assert path.read_bytes() == before and _same(writer.load(path), first)
-    partial = path.with_name(path.name + ".tmp")
-    assert partial.exists()  # the half-written temp file, never renamed over the good one
-    writer.write(writer.make(3), path)  # space again: the next write replaces both
-    assert _same(writer.load(path), writer.make(3)) and not partial.exists()
+    assert not list(tmp_path.glob(f"{writer.name}*.tmp"))  # the half-written temporary is gone, never renamed
+    writer.write(writer.make(3), path)  # space again: the next write replaces the file
+    assert _same(writer.load(path), writer.make(3)) and not list(tmp_path.glob("*.tmp"))
 
 
 # ------------------------------------------------------------------------------------------------
