@@ -35,6 +35,7 @@ from typing import Any, Sequence
 import torch
 import yaml
 
+from nni_autotsnet.atomic import save_torch, write_text
 from nni_autotsnet.config import ConfigError, ExperimentConfig, PartConfig, load_config
 from nni_autotsnet.search_space import ArchError, PresetError, save_arch
 
@@ -62,25 +63,6 @@ def is_rank_zero() -> bool:
 def _say(text: str) -> None:
     if is_rank_zero():
         print(text, flush=True)
-
-
-def _atomic_save(obj: Any, path: Path) -> None:
-    """``torch.save`` to a temporary file, then rename: a crash never leaves a half-written file."""
-    _atomic_write(path, lambda tmp: torch.save(obj, tmp))
-
-
-def _atomic_text(text: str, path: Path) -> None:
-    _atomic_write(path, lambda tmp: tmp.write_text(text))
-
-
-def _atomic_write(path: Path, write) -> None:
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # per process: ranks never share a temporary
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)  # a full disk leaves the previous file, and no half-written one
-        raise
 
 
 # ------------------------------------------------------------------------------------------------
@@ -136,7 +118,7 @@ def _progress_callback(part: PartConfig, index: int, total: int, part_dir: Path,
             if not history or not trainer.is_global_zero:
                 return
             frame = pd.DataFrame([{"part": part.name, **row} for row in history])
-            _atomic_text(frame.to_csv(index=False), part_dir / "metrics.csv")
+            write_text(frame.to_csv(index=False), part_dir / "metrics.csv")
             last = history[-1]
             probs = strategy.parsec_module.export_probs()
             with open(part_dir / "alpha_history.jsonl", "a") as f:  # one line an epoch: P(value) per label
@@ -199,7 +181,7 @@ def run_part(config: ExperimentConfig, part: PartConfig, index: int, fixed: dict
     num_classes = train_ds.num_classes
     space = TwoStreamSpace.from_preset(config.preset, parts=part.name, num_classes=num_classes, fixed=fixed)
     if is_rank_zero():
-        _atomic_text(json.dumps({"preset": config.preset, "parts": part.name, "fixed": fixed,
+        write_text(json.dumps({"preset": config.preset, "parts": part.name, "fixed": fixed,
                                  "num_classes": num_classes, "index": index}, indent=1), part_dir / "part.json")
     strategy = Parsec(num_samples=search.num_samples, beta=search.beta, flops_window=search.flops_window,
                       warmup=search.warmup, arch_lr=part.arch_lr, weight_lr=part.weight_lr, seed=seed,
@@ -230,7 +212,7 @@ def run_part(config: ExperimentConfig, part: PartConfig, index: int, fixed: dict
 
     arch = {**fixed, **strategy.parsec_module.export()}
     if trainer.is_global_zero:  # alpha and the weights are the same on every rank
-        _atomic_save(model.state_dict(), part_dir / "supernet.pt")
+        save_torch(model.state_dict(), part_dir / "supernet.pt")
         strategy.export_alpha(part_dir / "alpha.json", top_n=search.top_n)
         save_arch(arch, part_dir / "arch.json", preset=config.preset, parts=part.name)  # last: marks the part done
     return {"arch": arch, "history": strategy.history, "flops": space.flops}
@@ -267,7 +249,7 @@ def run_search(config: ExperimentConfig, out: Path, report_to_nni: bool = False,
         torch.set_num_threads(config.trainer.threads)
     out.mkdir(parents=True, exist_ok=True)
     if is_rank_zero():
-        _atomic_text(yaml.safe_dump(config.raw, sort_keys=False), out / "config.yaml")
+        write_text(yaml.safe_dump(config.raw, sort_keys=False), out / "config.yaml")
     start = time.perf_counter()
     train_ds, val_ds = build_datasets(config)
     _say(f"data: {len(train_ds)} training and {len(val_ds)} validation videos, {train_ds.num_classes} classes")
@@ -307,8 +289,8 @@ def run_search(config: ExperimentConfig, out: Path, report_to_nni: bool = False,
         return result
     save_arch(fixed, out / "arch.json", preset=config.preset, parts=last)
     if not metrics.empty:
-        _atomic_text(metrics.to_csv(index=False), out / "metrics.csv")
-    _atomic_text(json.dumps(result, indent=1, default=float), out / "result.json")
+        write_text(metrics.to_csv(index=False), out / "metrics.csv")
+    write_text(json.dumps(result, indent=1, default=float), out / "result.json")
     if report_to_nni:
         import nni
         nni.report_final_result({"default": result["accuracy"] or 0.0, "gflops": gflops,

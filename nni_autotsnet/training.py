@@ -44,7 +44,8 @@ from lightning_fabric.plugins import TorchCheckpointIO
 from nni_autotsnet.config import ExperimentConfig
 from nni_autotsnet.models import build_model
 from nni_autotsnet.models.exported import MODEL_BUILDER, MODEL_FORMAT
-from nni_autotsnet.search import _atomic_save, _atomic_text, build_datasets, in_nni_trial
+from nni_autotsnet.atomic import atomic_write, save_torch, write_text
+from nni_autotsnet.search import build_datasets, in_nni_trial
 from nni_autotsnet.search_space import CostModel, check_arch, infer_parts, load_arch, load_preset, make_layout, save_arch
 
 __all__ = ["TrainError", "TrainingModule", "EpochRecorder", "EpochSeededLoader", "AtomicCheckpointIO", "METRIC_COLUMNS", "lr_factor", "portable_config", "seed_epoch", "train"]
@@ -197,7 +198,7 @@ class EpochRecorder(pl.Callback):
             return
         lines = [",".join(METRIC_COLUMNS)] + [",".join(repr(r[k]) if k != "epoch" else str(int(r[k]))
                                                         for k in METRIC_COLUMNS) for r in self.rows]
-        _atomic_text("\n".join(lines) + "\n", self.out / "metrics.csv")
+        write_text("\n".join(lines) + "\n", self.out / "metrics.csv")
         if self.echo:
             cells = " ".join(f"{k}={row[k]:.4g}" for k in METRIC_COLUMNS[1:])
             print(f"[{self.label}] epoch {int(row['epoch'])}/{self.epochs}: {cells} ({elapsed:.1f} s)", flush=True)
@@ -227,14 +228,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     """Lightning's checkpoint writer, into a temporary file renamed over the old one: a kill never leaves half a file."""
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
-        path = Path(path)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # per process: ranks never share a temporary
-        try:
-            super().save_checkpoint(checkpoint, tmp, storage_options)
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)  # a full disk leaves the previous checkpoint, and no half-written one
-            raise
+        write = super().save_checkpoint
+        atomic_write(path, lambda tmp: write(checkpoint, tmp, storage_options))
 
 
 def _rank_zero() -> bool:
@@ -314,7 +309,7 @@ def train(config: ExperimentConfig, arch: Mapping[str, Any], preset: str | None,
                          f"one total batch ({total_batch} clips)")
     if _rank_zero():
         out.mkdir(parents=True, exist_ok=True)
-        _atomic_text(yaml.safe_dump(portable_config(config), sort_keys=False), out / "config.yaml")
+        write_text(yaml.safe_dump(portable_config(config), sort_keys=False), out / "config.yaml")
         save_arch(arch, out / "arch.json", preset=preset, parts=layout.parts)
 
     pl.seed_everything(config.train.seed, workers=True, verbose=False)  # initialisation
@@ -353,8 +348,8 @@ def train(config: ExperimentConfig, arch: Mapping[str, Any], preset: str | None,
     }
     if trainer.is_global_zero:
         state = {k: v.detach().cpu() for k, v in module.model.state_dict().items()}
-        _atomic_save({"format": MODEL_FORMAT, "builder": MODEL_BUILDER, "preset": preset, "parts": layout.parts,
+        save_torch({"format": MODEL_FORMAT, "builder": MODEL_BUILDER, "preset": preset, "parts": layout.parts,
                       "num_classes": int(train_ds.num_classes), "arch": dict(arch), "state_dict": state,
                       "inherited_weights": False}, out / "model.pt")
-        _atomic_text(json.dumps(result, indent=1), out / "result.json")
+        write_text(json.dumps(result, indent=1), out / "result.json")
     return result

@@ -43,7 +43,7 @@ Checkpoints (``evaluate --checkpoint`` exits 2 naming the file; nothing is unpic
   each leaves every file of the run directory unchanged
 Controls: the unedited model.pt and last.ckpt evaluate (exit 0); resuming the same arch goes on (exit 0).
 Disk full mid-write (the write raises ENOSPC after half the bytes): the OSError propagates, the previous file
-  is byte-identical and still loads: disk_full-AtomicCheckpointIO, disk_full-_atomic_save, disk_full-_atomic_text
+  is byte-identical and still loads: disk_full-AtomicCheckpointIO, disk_full-save_torch, disk_full-write_text
 Unpickling: every ``torch.load(`` in nni_autotsnet/, search_space/, strategies/ passes weights_only=True (ast).
 """
 
@@ -68,6 +68,7 @@ import pytest
 import torch
 import yaml
 
+from nni_autotsnet import atomic
 from nni_autotsnet import evaluate as evaluate_cli
 from nni_autotsnet import export as export_cli
 from nni_autotsnet import search as search_cli
@@ -597,9 +598,9 @@ class Writer:
 
 DISK_WRITERS = {
     "AtomicCheckpointIO": Writer(_ckpt_io_write, _ckpt_io_full, _load_torch, "last.ckpt"),
-    "_atomic_save": Writer(lambda obj, p: search_cli._atomic_save(obj, p), _torch_save_full, _load_torch,
+    "save_torch": Writer(lambda obj, p: atomic.save_torch(obj, p), _torch_save_full, _load_torch,
                            "supernet.pt"),
-    "_atomic_text": Writer(lambda obj, p: search_cli._atomic_text(json.dumps(obj), p), _write_text_full,
+    "write_text": Writer(lambda obj, p: atomic.write_text(json.dumps(obj), p), _write_text_full,
                            lambda p: json.loads(p.read_text()), "result.json",
                            make=lambda epoch: {"epoch": epoch, "accuracy": 0.5 + epoch / 10}),
 }

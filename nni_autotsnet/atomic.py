@@ -1,0 +1,39 @@
+"""Atomic file writes: a temporary file beside the target, then a rename.
+
+A crash, a kill or a full disk never leaves a half-written file under the target's name: the
+previous version stays until the new one is complete. The temporary is named per process, so
+DDP ranks (or nodes sharing a filesystem) never rename each other's, and it is removed if the
+write fails.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+__all__ = ["atomic_write", "save_torch", "write_text"]
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> None:
+    """Call ``write(temporary_path)``, then rename the temporary over ``path``."""
+    path = Path(path)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def save_torch(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save`` atomically."""
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
+
+
+def write_text(text: str, path: str | os.PathLike) -> None:
+    """``Path.write_text`` atomically."""
+    atomic_write(path, lambda tmp: tmp.write_text(text))
