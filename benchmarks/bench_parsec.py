@@ -188,19 +188,12 @@ def run_cost_term(args) -> dict:
 # ------------------------------------------------------------------------------------------------
 # The beta sweep
 # ------------------------------------------------------------------------------------------------
-def synthetic_clips(input_shape, num_classes: int, n: int, seed: int = 0):
-    """A learnable clip task: each class adds its own fixed random pattern to Gaussian noise."""
-    g = torch.Generator().manual_seed(seed)
-    templates = torch.randn(num_classes, *input_shape, generator=g)
-    y = torch.randint(0, num_classes, (n,), generator=g)
-    return torch.randn(n, *input_shape, generator=g) + 0.5 * templates[y], y
-
-
 def run_sweep(args) -> list[dict]:
     """Search the tiny space once per beta (same seed, data and window); report what each found."""
     import nni
     from nni.nas.evaluator.pytorch import Classification, DataLoader
     from torch.utils.data import TensorDataset
+    from nni_autotsnet.data.testing import synthetic_clips
     from nni_autotsnet.search_space import TwoStreamSpace
     from nni_autotsnet.strategies import Parsec
     torch.set_num_threads(args.threads)

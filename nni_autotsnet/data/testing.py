@@ -10,8 +10,9 @@ import os
 from pathlib import Path
 
 import numpy as np
+import torch
 
-__all__ = ["index_coded_frames", "read_frame_indices", "truncate_copy", "write_garbage", "write_empty", "small_benchmark"]
+__all__ = ["index_coded_frames", "read_frame_indices", "truncate_copy", "write_garbage", "write_empty", "small_benchmark", "synthetic_clips"]
 
 _BITS = 10  # up to 1023 frames
 
@@ -71,3 +72,12 @@ def small_benchmark(out: str | os.PathLike, videos_per_class: int = 3, seed: int
         make_benchmark(out, num_classes=10, videos_per_class=videos_per_class, seed=seed, workers=1)
         _BUILT[key] = Path(out)
     return _BUILT[key]
+
+
+def synthetic_clips(input_shape, num_classes: int, n: int, seed: int = 0):
+    """``(clips [n, *input_shape], labels)``: a learnable task without video, each class adding its own fixed
+    random pattern to Gaussian noise (PARSEC tests and benchmarks on the tiny space)."""
+    g = torch.Generator().manual_seed(seed)
+    templates = torch.randn(num_classes, *input_shape, generator=g)
+    y = torch.randint(0, num_classes, (n,), generator=g)
+    return torch.randn(n, *input_shape, generator=g) + 0.5 * templates[y], y
