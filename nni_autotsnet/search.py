@@ -39,7 +39,7 @@ from nni_autotsnet.atomic import save_torch, write_text
 from nni_autotsnet.config import ConfigError, ExperimentConfig, PartConfig, load_config
 from nni_autotsnet.search_space import ArchError, PresetError, save_arch
 
-__all__ = ["main", "run_search", "run_part", "in_nni_trial", "PART_FILES", "SearchError"]
+__all__ = ["main", "run_search", "run_part", "make_strategy", "in_nni_trial", "PART_FILES", "SearchError"]
 
 PART_FILES = ("part.json", "arch.json", "alpha.json", "supernet.pt", "metrics.csv")
 
@@ -148,6 +148,21 @@ def final_network_flops(config: ExperimentConfig, fixed: dict, num_classes: int)
     return lambda sample: cost.flops({**base, **sample})
 
 
+def make_strategy(config: ExperimentConfig, part: PartConfig, seed: int, fixed: dict, num_classes: int):
+    """The part's PARSEC: the supplement's recipe (SGD at the part's Table 2 learning rate), said explicitly.
+
+    ``Parsec`` trains the weights with the evaluator's optimiser by default (NNI's convention); the
+    search command keeps Table 2's SGD recipe, so it passes ``weight_optimizer='sgd'`` and ``weight_lr``.
+    """
+    from nni_autotsnet.strategies import Parsec
+
+    search = config.search
+    return Parsec(num_samples=search.num_samples, beta=search.beta, flops_window=search.flops_window,
+                  warmup=search.warmup, arch_lr=part.arch_lr, weight_optimizer="sgd", weight_lr=part.weight_lr,
+                  seed=seed, metric_samples=search.metric_samples, gradient_clip_val=search.gradient_clip_val,
+                  flops_fn=final_network_flops(config, fixed, num_classes))
+
+
 def run_part(config: ExperimentConfig, part: PartConfig, index: int, fixed: dict, part_dir: Path,
              train_ds, val_ds, resume: bool = False, callbacks: Sequence[Any] = ()) -> dict:
     """Search one part with PARSEC; write its files and return its architecture (``fixed`` included).
@@ -166,7 +181,6 @@ def run_part(config: ExperimentConfig, part: PartConfig, index: int, fixed: dict
     from nni_autotsnet.data import SkippedVideosCallback
     from nni_autotsnet.module import VideoClassifier
     from nni_autotsnet.search_space import TwoStreamSpace
-    from nni_autotsnet.strategies import Parsec
 
     search, data, tr = config.search, config.data, config.trainer
     seed = search.seed + 1000 * index
@@ -183,10 +197,7 @@ def run_part(config: ExperimentConfig, part: PartConfig, index: int, fixed: dict
     if is_rank_zero():
         write_text(json.dumps({"preset": config.preset, "parts": part.name, "fixed": fixed,
                                  "num_classes": num_classes, "index": index}, indent=1), part_dir / "part.json")
-    strategy = Parsec(num_samples=search.num_samples, beta=search.beta, flops_window=search.flops_window,
-                      warmup=search.warmup, arch_lr=part.arch_lr, weight_lr=part.weight_lr, seed=seed,
-                      metric_samples=search.metric_samples, gradient_clip_val=search.gradient_clip_val,
-                      flops_fn=final_network_flops(config, fixed, num_classes))
+    strategy = make_strategy(config, part, seed, fixed, num_classes)
     model = strategy.mutate_model(space)
     loader = dict(batch_size=data.batch_size, num_workers=data.num_workers)
     first_epoch = 0

@@ -67,7 +67,7 @@ class ParsecLightningModule(BaseOneShotLightningModule):
                  warmup: float = 0.25,
                  arch_lr: float = 0.015,
                  arch_betas: tuple[float, float] = (0.9, 0.999),
-                 weight_optimizer: str = 'sgd',
+                 weight_optimizer: str = 'evaluator',
                  weight_lr: float | None = None,
                  momentum: float = 0.9,
                  weight_decay: float = 5e-5,

@@ -45,9 +45,14 @@ class Parsec(OneShotStrategy):
       ``beta * log C(alpha)``, ``C(alpha) = E[cost(A)]``,
       ``cost(A) = max(0, F(A)/T_max - 1) + max(0, 1 - F(A)/T_min)`` with ``F(A)`` in GFLOPs per view.
 
-    Weights use SGD (momentum 0.9, weight decay 5e-5, half-period cosine), alpha Adam (weight
-    decay 0), and alpha stays frozen for the first 25% of the epochs. Export gives the most
-    likely architecture or the top N by probability, and :meth:`export_alpha` the full alpha.
+    The weights are trained with the evaluator's own optimiser by default, as NNI's other one-shot
+    strategies (DARTS, ENAS, RandomOneShot) do, so the evaluator's ``learning_rate`` means what it
+    means there: NNI's ``Classification`` sets 1e-3 for Adam, a rate at which SGD would barely move
+    the weights, leaving every sample's likelihood the same and alpha following noise. The
+    supplement's recipe (SGD, momentum 0.9, weight decay 5e-5, half-period cosine, a learning rate
+    for SGD) is ``weight_optimizer='sgd', weight_lr=...``; this project's search command passes it.
+    Alpha uses Adam (weight decay 0) and stays frozen for the first 25% of the epochs. Export gives
+    the most likely architecture or the top N by probability, and :meth:`export_alpha` the full alpha.
 
     The supported mutation primitives are those of path sampling:
 
@@ -71,12 +76,14 @@ class Parsec(OneShotStrategy):
     arch_lr, arch_betas
         Adam for alpha (supplement Table 2: 0.015 for the sparse stream and the fusion, 0.010 for attention).
     weight_optimizer
-        ``'sgd'`` (the supplement's: SGD with ``momentum``, ``weight_decay`` and, if ``cosine``,
-        per-step half-period cosine decay to zero) or ``'evaluator'`` (the evaluator's own).
+        ``'evaluator'`` (default: the evaluator's own optimiser and learning rate) or ``'sgd'``
+        (the supplement's: SGD with ``weight_lr``, ``momentum``, ``weight_decay`` and, if
+        ``cosine``, per-step half-period cosine decay to zero).
     weight_lr
-        SGD learning rate; ``None`` takes the evaluator's ``learning_rate``.
+        SGD learning rate, with ``weight_optimizer='sgd'`` only; ``None`` takes the evaluator's
+        ``learning_rate`` (which NNI's evaluators set for Adam: pass one for SGD).
     momentum, weight_decay, cosine
-        See ``weight_optimizer``.
+        SGD's, with ``weight_optimizer='sgd'``.
     gradient_clip_val
         Clip the weight gradients' norm (the Trainer's option does not apply to manual optimisation).
     flops_fn
@@ -102,7 +109,10 @@ class Parsec(OneShotStrategy):
 
         space = TwoStreamSpace.from_preset('tiny', parts='sparse')
         strategy = Parsec(num_samples=13, beta=0.2, flops_window=(1.37, 1.43))
-        NasExperiment(space, evaluator, strategy).run()
+        # the supplement's recipe instead of the evaluator's optimiser:
+        # Parsec(..., weight_optimizer='sgd', weight_lr=0.4 * total_batch / 256)
+        experiment = NasExperiment(space, evaluator, strategy)
+        experiment.run()
         best, = experiment.export_top_models(formatter='dict')     # most likely architecture
         top5 = experiment.export_top_models(top_k=5, formatter='dict')
         strategy.export_alpha('alpha.json')
@@ -112,7 +122,7 @@ class Parsec(OneShotStrategy):
     def __init__(self, num_samples: int = 13, beta: float = 0.0,
                  flops_window: tuple[float, float] | None = None, warmup: float = 0.25, *,
                  arch_lr: float = 0.015, arch_betas: tuple[float, float] = (0.9, 0.999),
-                 weight_optimizer: str = 'sgd', weight_lr: float | None = None,
+                 weight_optimizer: str = 'evaluator', weight_lr: float | None = None,
                  momentum: float = 0.9, weight_decay: float = 5e-5, cosine: bool = True,
                  gradient_clip_val: float | None = None,
                  flops_fn: Callable[[Mapping[str, Any]], float] | None = None, dummy_input: Any = None,
@@ -131,6 +141,11 @@ class Parsec(OneShotStrategy):
             raise ValueError(f'metric_samples must be >= 1, got {metric_samples}.')
         if weight_optimizer not in ('sgd', 'evaluator'):
             raise ValueError(f"weight_optimizer must be 'sgd' or 'evaluator', got {weight_optimizer!r}.")
+        if weight_lr is not None and weight_optimizer != 'sgd':
+            raise ValueError(f"weight_lr={weight_lr} is SGD's learning rate: pass weight_optimizer='sgd' with it "
+                             "(the default, 'evaluator', trains with the evaluator's optimiser and learning_rate).")
+        if weight_lr is not None and weight_lr < 0:
+            raise ValueError(f'weight_lr must be >= 0, got {weight_lr}.')
         if flops_window is not None:
             if len(flops_window) != 2:
                 raise ValueError(f'flops_window must be (t_min, t_max) in GFLOPs, got {flops_window!r}.')

@@ -33,7 +33,7 @@ def _run_part(root, index: int, parts: str, fixed: dict):
     """One search part as the search command writes it: part.json, arch.json, alpha.json, supernet.pt."""
     torch.manual_seed(index)
     space = TwoStreamSpace.from_preset("tiny", parts=parts, num_classes=10, fixed=fixed)
-    strategy = Parsec(num_samples=2, seed=index, arch_lr=0.1, metric_samples=4)
+    strategy = Parsec(num_samples=2, weight_optimizer="sgd", seed=index, arch_lr=0.1, metric_samples=4)
     model = strategy.mutate_model(space)
     strategy.mutate_evaluator(_evaluator(space, batch=2, batches=2, epochs=2, seed=index)).evaluate(model)
     folder = root / f"part{index}_{parts}"

@@ -91,6 +91,8 @@ def test_beta_zero_switches_the_term_off():
     (dict(num_samples=0), 'num_samples'),
     (dict(warmup=1.5), 'warmup'),
     (dict(weight_optimizer='adam'), 'weight_optimizer'),
+    (dict(weight_lr=0.1), "weight_lr=0.1 is SGD's learning rate: pass weight_optimizer='sgd'"),
+    (dict(weight_optimizer='sgd', weight_lr=-0.1), 'weight_lr must be >= 0'),
 ])
 def test_parsec_names_the_bad_argument(kwargs, match):
     with pytest.raises(ValueError, match=match):

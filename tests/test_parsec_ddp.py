@@ -58,7 +58,8 @@ class _DistributedOrder(Sampler):
 def _search(tmp_path, batch_size, sampler=None, **trainer_kwargs):
     torch.manual_seed(0)
     x, y = toy_data(n=64)
-    strategy = Parsec(num_samples=3, seed=11, flops_fn=toy_flops, metric_samples=4, arch_lr=0.05, warmup=0.0)
+    strategy = Parsec(num_samples=3, weight_optimizer='sgd', seed=11, flops_fn=toy_flops, metric_samples=4,
+                      arch_lr=0.05, warmup=0.0)
     space = strategy.mutate_model(ToySpace())
     evaluator = make_evaluator(x, y, max_epochs=2, batch_size=batch_size, callbacks=[_Record(tmp_path)],
                                **trainer_kwargs)

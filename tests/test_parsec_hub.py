@@ -37,7 +37,8 @@ def test_parsec_on_proxylessnas_with_profiler_flops(tmp_path):
     torch.manual_seed(0)
     space = ProxylessNAS(num_labels=10, base_widths=(8, 8, 8, 8, 16, 16, 16, 16, 32))
     labels = list(space.simplify())
-    strategy = Parsec(num_samples=2, beta=0.3, flops_window=(3e-4, 4e-4), seed=0, metric_samples=8,
+    strategy = Parsec(num_samples=2, beta=0.3, flops_window=(3e-4, 4e-4), weight_optimizer='sgd', seed=0,
+                      metric_samples=8,
                       dummy_input=torch.randn(1, 3, 32, 32))
     experiment = _run(space, strategy, _evaluator(), tmp_path)
 
@@ -60,7 +61,7 @@ def test_parsec_on_nasbench201_without_flops(tmp_path, caplog):
     from nni.nas.hub.pytorch import NasBench201
     torch.manual_seed(0)
     space = NasBench201(stem_out_channels=8, num_modules_per_stack=1, num_labels=10)
-    strategy = Parsec(num_samples=2, seed=0, dummy_input=torch.randn(1, 3, 16, 16))
+    strategy = Parsec(num_samples=2, weight_optimizer='sgd', seed=0, dummy_input=torch.randn(1, 3, 16, 16))
     with caplog.at_level(logging.WARNING):
         experiment = _run(space, strategy, _evaluator(size=16, max_epochs=1), tmp_path)
     assert strategy.flops is None and 'will not log FLOPs' in caplog.text

@@ -26,7 +26,7 @@ def _run(space, strategy, evaluator, tmp_path):
 def test_alpha_concentrates_on_the_clearly_better_candidate(tmp_path):
     torch.manual_seed(0)
     x, y = toy_data()
-    strategy = Parsec(num_samples=4, seed=0, arch_lr=0.1, metric_samples=8)
+    strategy = Parsec(num_samples=4, weight_optimizer='sgd', seed=0, arch_lr=0.1, metric_samples=8)
     experiment = _run(BetterCandidateSpace(), strategy, make_evaluator(x, y, max_epochs=8), tmp_path)
     probs = strategy.parsec_module.export_probs()['op']
     assert probs['linear'] > 0.9, probs
@@ -40,7 +40,8 @@ def test_alpha_concentrates_on_the_clearly_better_candidate(tmp_path):
 def test_metrics_exports_and_nni_reports(tmp_path):
     torch.manual_seed(0)
     x, y = toy_data()
-    strategy = Parsec(num_samples=3, beta=0.1, flops_window=(60e-9, 100e-9), seed=1, flops_fn=toy_flops,
+    strategy = Parsec(num_samples=3, beta=0.1, flops_window=(60e-9, 100e-9), weight_optimizer='sgd', seed=1,
+                      flops_fn=toy_flops,
                       metric_samples=16)
     experiment = _run(ToySpace(), strategy, make_evaluator(x, y, max_epochs=2), tmp_path)
 
@@ -70,10 +71,11 @@ def test_metrics_exports_and_nni_reports(tmp_path):
     assert exported['most_likely']['gflops'] == pytest.approx(toy_flops(top[0]) / 1e9)
 
 
-def test_evaluator_optimizer_mode_runs():
+def test_the_evaluators_optimizer_is_the_default():
+    """NNI's convention for one-shot strategies: the weights train with the evaluator's own optimiser."""
     torch.manual_seed(0)
     x, y = toy_data(n=64)
-    strategy = Parsec(num_samples=2, weight_optimizer='evaluator', seed=0, flops_fn=toy_flops, metric_samples=4)
+    strategy = Parsec(num_samples=2, seed=0, flops_fn=toy_flops, metric_samples=4)
     space = strategy.mutate_model(ToySpace())
     evaluator = strategy.mutate_evaluator(make_evaluator(x, y, max_epochs=1))
     evaluator.evaluate(space)
@@ -96,7 +98,8 @@ class _StopAfter(Callback):
 def _search(tmp_path, max_epochs, ckpt_path=None, name='run', stop_after=None):
     torch.manual_seed(0)
     x, y = toy_data(n=96)
-    strategy = Parsec(num_samples=3, seed=5, flops_fn=toy_flops, metric_samples=8, arch_lr=0.05)
+    strategy = Parsec(num_samples=3, weight_optimizer='sgd', seed=5, flops_fn=toy_flops, metric_samples=8,
+                      arch_lr=0.05)
     space = strategy.mutate_model(ToySpace())
     checkpoint = ModelCheckpoint(dirpath=tmp_path / name, save_last=True, save_top_k=0)
     callbacks = [checkpoint] + ([_StopAfter(stop_after)] if stop_after else [])

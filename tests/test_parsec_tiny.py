@@ -32,7 +32,8 @@ def test_parsec_searches_the_two_stream_space(tmp_path):
     torch.manual_seed(0)
     space = TwoStreamSpace.from_preset('tiny', parts='all')
     labels = list(space.simplify())
-    strategy = Parsec(num_samples=2, beta=0.3, flops_window=(0.006, 0.008), seed=0, metric_samples=32)
+    strategy = Parsec(num_samples=2, beta=0.3, flops_window=(0.006, 0.008), weight_optimizer='sgd', seed=0,
+                      metric_samples=32)
     experiment = NasExperiment(space, _evaluator(space, batch=2, batches=2, epochs=2), strategy)
     experiment.config.experiment_working_directory = str(tmp_path / 'nni')
     experiment.run()
@@ -66,7 +67,8 @@ def test_beta_sweep_brings_the_searched_flops_down_into_the_window():
     for beta in (0.0, 0.1, 0.3):
         torch.manual_seed(0)
         space = TwoStreamSpace.from_preset('tiny', parts='sparse')
-        strategy = Parsec(num_samples=4, beta=beta, flops_window=window if beta else None, seed=0, arch_lr=0.1,
+        strategy = Parsec(num_samples=4, beta=beta, flops_window=window if beta else None,
+                          weight_optimizer='sgd', seed=0, arch_lr=0.1,
                           metric_samples=8)
         model = strategy.mutate_model(space)
         strategy.mutate_evaluator(_evaluator(space, batch=4, batches=8, epochs=10)).evaluate(model)

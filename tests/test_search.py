@@ -133,6 +133,16 @@ def test_shipped_configs_load_and_scale_table2(name):
     assert config.data.benchmark is not None or config.data.train is not None
 
 
+def test_the_search_command_keeps_the_supplements_sgd_recipe():
+    """Parsec defaults to the evaluator's optimiser; the search command passes Table 2's SGD explicitly."""
+    from nni_autotsnet.search import make_strategy
+
+    config = load_config("experiments/tiny.yaml")
+    for index, part in enumerate(config.search.parts, start=1):
+        kwargs = make_strategy(config, part, index, {}, num_classes=10)._module_kwargs
+        assert kwargs["weight_optimizer"] == "sgd" and kwargs["weight_lr"] == part.weight_lr
+
+
 def test_a_config_extends_its_base_key_by_key(tmp_path):
     (tmp_path / "a.yaml").write_text("preset: tiny\ndata: {benchmark: bench, batch_size: 4}\nsearch: {beta: 0.1, "
                                      "flops_window: [0.006, 0.008]}\n")
