@@ -16,11 +16,12 @@ from .estimator import (
     effective_sample_size,
 )
 from .flops import ArchFlops
+from .health import SearchHealth, check_health
 from .lightning import ParsecLightningModule
 from .parsec import Parsec
 
 __all__ = [
     'Parsec', 'ParsecLightningModule', 'ArchDistribution', 'ArchFlops', 'FlopsWindowCost', 'CostEstimate',
     'OnlineImportanceWeighting', 'ImportanceResult', 'accumulate_importance_weighted', 'architecture_gradient',
-    'effective_sample_size',
+    'effective_sample_size', 'SearchHealth', 'check_health',
 ]

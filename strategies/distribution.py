@@ -131,6 +131,10 @@ class ArchDistribution(nn.Module):
         plogp = torch.where(self._mask, log_probs.exp() * log_probs, torch.zeros_like(log_probs))
         return -plogp.sum()
 
+    def max_entropy(self) -> float:
+        """The largest entropy P(A | alpha) can have, that of the uniform distribution: ``sum log(n_values)``."""
+        return float(sum(math.log(len(v)) for v in self.values))
+
     # ----------------------------------------------------------------------------------------
     # Conversions between index rows and NNI samples
     # ----------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from .cost import FlopsWindowCost
 from .distribution import ArchDistribution
 from .estimator import accumulate_importance_weighted, architecture_gradient
 from .flops import ArchFlops
+from .health import SearchHealth, check_health, distinct_ess_ratio
 
 __all__ = ['ParsecLightningModule']
 
@@ -54,6 +55,7 @@ class ParsecLightningModule(BaseOneShotLightningModule):
     learning rate keeps its usual meaning. Alpha receives the per-batch gradient
     ``-sum_k w_k grad log P(A_k|alpha) + beta grad log C(alpha)``.
 
+    Every epoch it checks the search's health (:mod:`.health`) and logs a warning when it fires.
     Parameters are those of :class:`~nni_autotsnet.strategies.Parsec`, plus ``search_space``
     (``{label: mutable}``; ``None`` reads it from the model at :meth:`set_model`), ``cost``
     (a :class:`FlopsWindowCost` or ``None``) and ``flops`` (an :class:`ArchFlops` or ``None``).
@@ -75,10 +77,13 @@ class ParsecLightningModule(BaseOneShotLightningModule):
                  gradient_clip_val: float | None = None,
                  seed: int | None = None,
                  metric_samples: int = 256,
-                 val_metric: str = 'val_acc'):
+                 val_metric: str = 'val_acc',
+                 num_classes: int | None = None):
         super().__init__(training_module)
         if weight_optimizer not in _WEIGHT_OPTIMIZERS:
             raise ValueError(f'weight_optimizer must be one of {_WEIGHT_OPTIMIZERS}, got {weight_optimizer!r}.')
+        if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 2):
+            raise ValueError(f'num_classes must be an int >= 2 (None: the width of the outputs), got {num_classes!r}.')
         self.num_samples = num_samples
         self.cost = cost
         self.flops = flops
@@ -94,15 +99,20 @@ class ParsecLightningModule(BaseOneShotLightningModule):
         self.seed = seed
         self.metric_samples = metric_samples
         self.val_metric = val_metric
+        self.num_classes = num_classes
 
         self.distribution: ArchDistribution | None = ArchDistribution(search_space) if search_space else None
-        self.history: list[dict[str, float]] = []
+        self.history: list[dict[str, Any]] = []  # numbers, and the 'health' flag
         self._generator = torch.Generator()
         self._generator_ready = False
         self._supernet_cache: list[nn.Module] | None = None
         self._validation_sample: Sample | None = None
         self.last_samples: list[Sample] = []          #: the K architectures of the latest step
         self.last_weights: torch.Tensor | None = None  #: their importance weights
+        self.health: SearchHealth | None = None        #: the latest epoch's health verdict
+        self._val_examples = 0
+        self._seen_classes: int | None = None
+        self._output_hook: Any = None
         self._reset_epoch_stats()
 
     # ----------------------------------------------------------------------------------------
@@ -291,11 +301,18 @@ class ParsecLightningModule(BaseOneShotLightningModule):
         weight_opt.step()
         self.advance_lr_schedulers(batch_idx)
 
-        self._epoch_stats['steps'] += 1
-        self._epoch_stats['ess'] += result.ess
+        stats = self._epoch_stats
+        stats['steps'] += 1
+        stats['ess'] += result.ess
+        ratio = distinct_ess_ratio(indices, result.log_likelihoods)
+        if not math.isnan(ratio):
+            stats['ratio_steps'] += 1
+            stats['ess_ratio'] += ratio
+        # the global batch's mean loss, the same on every rank: l_k is summed over ranks' equal shards
+        stats['loss'] += -float((result.weights * result.log_likelihoods).sum()) / (n * self._world_size())
         if estimate is not None:
-            self._epoch_stats['cost_steps'] += 1
-            self._epoch_stats['cost'] += estimate.value
+            stats['cost_steps'] += 1
+            stats['cost'] += estimate.value
         weighted_loss = float((result.weights * result.losses).sum())
         self.log('parsec/weighted_loss', weighted_loss, prog_bar=True, on_step=True, on_epoch=True)
         return torch.tensor(weighted_loss)
@@ -305,14 +322,30 @@ class ParsecLightningModule(BaseOneShotLightningModule):
     # ----------------------------------------------------------------------------------------
     def on_validation_epoch_start(self) -> None:
         self._validation_sample = self.dist.most_likely()
+        self._val_examples = 0
+        if self.num_classes is None and self._seen_classes is None and self._output_hook is None:
+            self._output_hook = self.training_module.model.register_forward_hook(self._read_num_classes)
+
+    def _read_num_classes(self, module: nn.Module, inputs: Any, output: Any) -> None:
+        """Forward hook: the number of classes is the width of the supernet's output, for the chance level."""
+        if isinstance(output, torch.Tensor) and output.dim() >= 2 and output.shape[-1] >= 2:
+            self._seen_classes = int(output.shape[-1])
+        self._remove_output_hook()
+
+    def _remove_output_hook(self) -> None:
+        if self._output_hook is not None:
+            self._output_hook.remove()
+            self._output_hook = None
 
     def validation_step(self, batch: Any, batch_idx: int, *args: Any) -> Any:
         if self._validation_sample is None:
             self._validation_sample = self.dist.most_likely()
         self.activate(self._validation_sample)
+        self._val_examples += _batch_size(batch)
         return self.training_module.validation_step(batch, batch_idx, *args)
 
     def on_validation_epoch_end(self) -> None:
+        self._remove_output_hook()
         if not self.trainer.sanity_checking:
             self._record_epoch()
 
@@ -321,7 +354,8 @@ class ParsecLightningModule(BaseOneShotLightningModule):
         return super().on_train_epoch_end()
 
     def _reset_epoch_stats(self) -> None:
-        self._epoch_stats = {'steps': 0, 'ess': 0.0, 'cost_steps': 0, 'cost': 0.0}
+        self._epoch_stats = {'steps': 0, 'ess': 0.0, 'cost_steps': 0, 'cost': 0.0, 'loss': 0.0,
+                             'ratio_steps': 0, 'ess_ratio': 0.0}
 
     def epoch_metrics(self) -> dict[str, float]:
         """The figures logged every epoch (see the README's PARSEC section for their meaning)."""
@@ -329,6 +363,8 @@ class ParsecLightningModule(BaseOneShotLightningModule):
         metrics: dict[str, float] = {
             'entropy': float(self.dist.entropy().detach()),
             'ess': stats['ess'] / stats['steps'] if stats['steps'] else float('nan'),
+            'ess_ratio': stats['ess_ratio'] / stats['ratio_steps'] if stats['ratio_steps'] else float('nan'),
+            'loss': stats['loss'] / stats['steps'] if stats['steps'] else float('nan'),
             'alpha_frozen': float(self.alpha_frozen()),
         }
         if self.flops is not None:
@@ -346,23 +382,39 @@ class ParsecLightningModule(BaseOneShotLightningModule):
             # the evaluator may log its validation metric per rank (NNI's Classification does): average
             # it over the ranks' equal shards so that every rank records the global figure
             value = torch.as_tensor(float(value), dtype=torch.float32, device=self.device)
+            examples = torch.tensor(float(self._val_examples), dtype=torch.float64, device=self.device)
             if self._world_size() > 1:
                 value = self.trainer.strategy.reduce(value, reduce_op='mean')
+                examples = self.trainer.strategy.reduce(examples, reduce_op='sum')
             metrics['ml_' + self.val_metric] = float(value)
+            if examples > 0:
+                metrics['val_examples'] = float(examples)
         return metrics
+
+    def check_health(self, metrics: dict[str, float]) -> SearchHealth:
+        """The health verdict on one epoch's metrics (see :mod:`.health`)."""
+        return check_health(metrics, max_entropy=self.dist.max_entropy(), num_classes=self.num_classes or
+                            self._seen_classes, num_samples=self.num_samples)
 
     def _record_epoch(self) -> None:
         epoch = self.current_epoch
         if self.history and self.history[-1]['epoch'] == epoch:
             return
-        metrics = self.epoch_metrics()
-        self.log_dict({f'parsec/{k}': v for k, v in metrics.items() if not math.isnan(v)})
+        metrics: dict[str, Any] = self.epoch_metrics()
+        self.health = self.check_health(metrics)
+        numbers = {k: v for k, v in metrics.items() if not math.isnan(v)}
+        self.log_dict({f'parsec/{k}': v for k, v in {**numbers, 'healthy': float(self.health.ok)}.items()})
+        metrics['health'] = self.health.flag
         self.history.append({'epoch': epoch, **metrics})
         self._reset_epoch_stats()
+        if not self.trainer.is_global_zero:
+            return
+        if not self.health.ok:
+            _logger.warning(self.health.warning(f'epoch {epoch + 1}'))
         ml_val = metrics.get('ml_' + self.val_metric)
-        if ml_val is not None and self.trainer.is_global_zero and nni.get_current_parameter() is not None:
-            nni.report_intermediate_result({'default': ml_val, **{k: v for k, v in metrics.items()
-                                                                 if not math.isnan(v)}})
+        if ml_val is not None and nni.get_current_parameter() is not None:
+            nni.report_intermediate_result({'default': ml_val, **numbers, 'healthy': float(self.health.ok),
+                                            'health': self.health.flag})
 
     # ----------------------------------------------------------------------------------------
     # Checkpoint: alpha is a parameter; the rest of PARSEC's state rides along here

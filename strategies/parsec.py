@@ -22,6 +22,7 @@ from nni.nas.space import ExecutableModelSpace
 from .cost import FlopsWindowCost
 from .distribution import ArchDistribution, jsonable
 from .flops import ArchFlops
+from .health import SearchHealth
 from .lightning import ParsecLightningModule
 
 __all__ = ['Parsec']
@@ -53,6 +54,13 @@ class Parsec(OneShotStrategy):
     for SGD) is ``weight_optimizer='sgd', weight_lr=...``; this project's search command passes it.
     Alpha uses Adam (weight decay 0) and stays frozen for the first 25% of the epochs. Export gives
     the most likely architecture or the top N by probability, and :meth:`export_alpha` the full alpha.
+
+    Every epoch a health check (:func:`~nni_autotsnet.strategies.health.check_health`) reads the
+    logged figures and, when the supernet has not learned (the most likely architecture's
+    validation accuracy not above chance, flat importance weights or a still alpha after the
+    warm-up, a non-finite loss), logs a warning saying so and what to try; its verdict is the
+    ``health`` entry of :attr:`history` (``'ok'`` or the problems) and goes to NNI with the
+    intermediate results.
 
     The supported mutation primitives are those of path sampling:
 
@@ -97,6 +105,9 @@ class Parsec(OneShotStrategy):
         Architectures drawn each epoch to estimate the expected GFLOPs and ``C(alpha)``.
     val_metric
         The evaluator's validation metric reported for the most likely architecture.
+    num_classes
+        Classes of the task, for the health check's chance level; ``None`` reads the width of the
+        supernet's output during validation.
     mutation_hooks
         Extra NNI mutation hooks (see :class:`~nni.nas.oneshot.pytorch.strategy.OneShotStrategy`).
 
@@ -117,6 +128,7 @@ class Parsec(OneShotStrategy):
         top5 = experiment.export_top_models(top_k=5, formatter='dict')
         strategy.export_alpha('alpha.json')
         strategy.history                                           # per-epoch metrics
+        strategy.health.ok                                         # False: alpha followed noise
     """
 
     def __init__(self, num_samples: int = 13, beta: float = 0.0,
@@ -127,7 +139,7 @@ class Parsec(OneShotStrategy):
                  gradient_clip_val: float | None = None,
                  flops_fn: Callable[[Mapping[str, Any]], float] | None = None, dummy_input: Any = None,
                  seed: int | None = None, metric_samples: int = 256, val_metric: str = 'val_acc',
-                 **kwargs: Any):
+                 num_classes: int | None = None, **kwargs: Any):
         super().__init__(**kwargs)
         if not isinstance(num_samples, int) or num_samples < 1:
             raise ValueError(f'num_samples must be a positive int, got {num_samples!r}.')
@@ -146,6 +158,8 @@ class Parsec(OneShotStrategy):
                              "(the default, 'evaluator', trains with the evaluator's optimiser and learning_rate).")
         if weight_lr is not None and weight_lr < 0:
             raise ValueError(f'weight_lr must be >= 0, got {weight_lr}.')
+        if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 2):
+            raise ValueError(f'num_classes must be an int >= 2 or None, got {num_classes!r}.')
         if flops_window is not None:
             if len(flops_window) != 2:
                 raise ValueError(f'flops_window must be (t_min, t_max) in GFLOPs, got {flops_window!r}.')
@@ -167,7 +181,7 @@ class Parsec(OneShotStrategy):
             num_samples=num_samples, warmup=warmup, arch_lr=arch_lr, arch_betas=arch_betas,
             weight_optimizer=weight_optimizer, weight_lr=weight_lr, momentum=momentum,
             weight_decay=weight_decay, cosine=cosine, gradient_clip_val=gradient_clip_val, seed=seed,
-            metric_samples=metric_samples, val_metric=val_metric,
+            metric_samples=metric_samples, val_metric=val_metric, num_classes=num_classes,
         )
 
     # ----------------------------------------------------------------------------------------
@@ -218,9 +232,15 @@ class Parsec(OneShotStrategy):
         return self._module
 
     @property
-    def history(self) -> list[dict[str, float]]:
-        """Per-epoch metrics: ``epoch``, ``entropy``, ``ess``, ``expected_gflops``, ``ml_gflops``, ``cost``, ``ml_val_acc``..."""
+    def history(self) -> list[dict[str, Any]]:
+        """Per-epoch metrics: ``epoch``, ``entropy``, ``ess``, ``ess_ratio``, ``loss``, ``expected_gflops``,
+        ``ml_gflops``, ``cost``, ``ml_val_acc``, ``val_examples``..., and ``health`` (``'ok'`` or the problems)."""
         return self.parsec_module.history
+
+    @property
+    def health(self) -> SearchHealth | None:
+        """The latest epoch's :class:`~nni_autotsnet.strategies.health.SearchHealth` (``None`` before one ends)."""
+        return self.parsec_module.health
 
     def list_models(self, sort: bool = True, limit: int | None = 1) -> Iterator[ExecutableModelSpace]:
         """The ``limit`` most probable architectures, best first (what ``export_top_models`` returns).

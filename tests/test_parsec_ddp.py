@@ -88,7 +88,10 @@ def test_ranks_sample_the_same_architectures_and_match_a_single_process(tmp_path
     for mine, ref in zip(histories[0], one):
         assert mine.keys() == ref.keys() and 'ml_val_acc' in mine
         for key in mine:
-            assert mine[key] == pytest.approx(ref[key], rel=1e-4, abs=1e-5), key
+            if isinstance(ref[key], str):  # the health verdict
+                assert mine[key] == ref[key], key
+            else:
+                assert mine[key] == pytest.approx(ref[key], rel=1e-4, abs=1e-5), key
 
     states = [torch.load(tmp_path / 'ddp' / f'state{r}.pt') for r in (0, 1)]
     reference = torch.load(tmp_path / 'one' / 'state0.pt')
