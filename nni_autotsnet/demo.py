@@ -3,7 +3,8 @@
 1. builds the bundled temporal benchmark (if it is not there yet);
 2. ``nnictl create --config experiments/parsec.yml``: one progressive search per beta, shown live
    in NNI's web UI, whose address it prints; it follows the trials and prints their progress;
-3. prints the supplement's Table 1 analog (beta against searched GFLOPs and accuracy);
+3. prints the supplement's Table 1 analog (beta against searched GFLOPs and accuracy, and each
+   search's health: a WARNING where the supernet had not learned, so the architecture follows noise);
 4. exports the best trial (``python -m nni_autotsnet.export --weights``) and prints its Table 4 row;
 5. stops the experiment (also on Ctrl-C or an error): nothing is left running.
 
@@ -23,8 +24,9 @@ import pandas as pd
 
 from nni_autotsnet.config import load_config
 from nni_autotsnet.nnictl import NnictlExperiment, TrialInfo, trial_table
+from nni_autotsnet.report import HEALTH_LABEL, health_cell
 
-__all__ = ["main", "table1", "best_trial"]
+__all__ = ["main", "table1", "best_trial", "health_note"]
 
 
 def _progress(epochs_per_trial: int, start: float):
@@ -62,18 +64,37 @@ def table1(trials: list[TrialInfo]) -> pd.DataFrame:
         rows.append({
             "beta": beta, "T_min (G)": window[0] if beta else None, "T_max (G)": window[1] if beta else None,
             "searched GFLOPs/view": result.get("gflops"), "in window": result.get("in_window"),
-            "val acc (supernet)": result.get("accuracy"), "params (M)": (result.get("params") or 0) / 1e6,
+            "val acc (supernet)": result.get("accuracy"), HEALTH_LABEL: health_cell(result),
+            "params (M)": (result.get("params") or 0) / 1e6,
             "minutes": (result.get("seconds") or 0) / 60, "trial": row["trial"], "status": row["status"],
         })
     return pd.DataFrame(rows).sort_values("beta", ignore_index=True)
 
 
 def best_trial(trials: list[TrialInfo]) -> TrialInfo | None:
-    """The most accurate trial whose architecture is in the window (else the most accurate one)."""
+    """The most accurate trial whose architecture is in the window (else the most accurate one).
+
+    Trials whose search was healthy come first (``healthy`` = 1 in the final result): an
+    architecture that follows noise is exported only when no search learned.
+    """
     ok = [t for t in trials if t.status == "SUCCEEDED" and t.final]
-    inside = [t for t in ok if t.final.get("in_window")]
-    pool = inside or ok
-    return max(pool, key=lambda t: t.final.get("default", 0.0)) if pool else None
+    healthy = [t for t in ok if t.final.get("healthy") == 1.0]
+    for pool in ([t for t in healthy if t.final.get("in_window")], [t for t in ok if t.final.get("in_window")], ok):
+        if pool:
+            return max(pool, key=lambda t: t.final.get("default", 0.0))
+    return None
+
+
+def health_note(table: pd.DataFrame) -> str:
+    """What the health column says, in a sentence or two under the Table 1 analog."""
+    cells = list(table[HEALTH_LABEL]) if HEALTH_LABEL in table else []
+    warned = sum(str(c).startswith("WARNING") for c in cells)
+    if not warned:
+        return "search health: every search learned (no warning)." if cells and "-" not in cells else ""
+    return (f"search health: {warned} of {len(cells)} searches WARNING: their supernet had not learned (validation "
+            "accuracy not above chance, flat importance weights or a still alpha), so their architecture follows "
+            "noise, not the data; more epochs or a larger weight learning rate (search.lr_scale, "
+            "search.epoch_scale in experiments/tiny.yaml) give the search something to learn from.")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -108,14 +129,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     table.to_csv(out / "table1.csv", index=False)
     from nni_autotsnet.export import to_markdown
     text = to_markdown(table)
-    (out / "table1.md").write_text(text + "\n")
-    print(text, flush=True)
+    note = health_note(table)
+    (out / "table1.md").write_text(text + "\n" + (f"\n{note}\n" if note else ""))
+    print(text + (f"\n{note}" if note else ""), flush=True)
 
     best = best_trial(trials)
     if best is None:
         print("no trial succeeded: see the trial logs under runs/nni-experiments", file=sys.stderr)
         return 1
     print(f"4/4 exporting trial {best.id} (beta={best.parameters.get('beta')}) to {out / 'export'}", flush=True)
+    if best.final.get("healthy") != 1.0:
+        print("    its search health is not ok: the exported architecture shows the workflow, not a searched model",
+              flush=True)
     from nni_autotsnet.export import export
     _, summary = export(best.directory, out=out / "export", weights=True)
     print(summary)

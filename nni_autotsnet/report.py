@@ -6,7 +6,9 @@ Reads what ``nni_autotsnet.search`` and ``nni_autotsnet.train`` wrote and writes
   accuracy of the searched, random and X3D-like models trained from scratch against their GFLOPs,
   mean and spread over seeds of one architecture, the FLOPs window shaded, best of random;
 * ``table1_beta.md`` / ``.csv``, ``table1_beta_vs_gflops.png``: the supplement's Table 1 analog,
-  one row per search directory (beta, window, searched GFLOPs, in window, accuracy);
+  one row per search directory (beta, window, searched GFLOPs, in window, accuracy, and the
+  search's health: ``WARNING`` where a part's supernet had not learned, so its architecture
+  follows noise; see :func:`health_cell`);
 * ``alpha_<search>.png``: one search over its parts, epoch by epoch: entropy, expected and most
   likely GFLOPs against the window, the most likely value of every label;
 * ``report.md``: all of it on one page.
@@ -38,9 +40,10 @@ import pandas as pd
 import yaml
 
 __all__ = ["main", "ReportError", "SearchRun", "TrainRun", "find_runs", "train_frame", "comparison_table",
-           "table1", "GFLOPS_LABEL", "MAX_DEPTH"]
+           "table1", "health_cell", "GFLOPS_LABEL", "HEALTH_LABEL", "MAX_DEPTH"]
 
 GFLOPS_LABEL = "GFLOPs per view (multiply-adds)"
+HEALTH_LABEL = "search health"
 MAX_DEPTH = 5  # experiment/environments/local-env/trials/<id> is 4 levels below an NNI experiment folder
 LABEL_RANK = {"searched": 0, "x3d": 1, "random": 3}  # table order; any other label: 2
 
@@ -311,6 +314,21 @@ def comparison_table(frame: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+def health_cell(result: dict) -> str:
+    """A search's health for a table, from its result.json: ``ok``, ``WARNING: <part>: <problems>``, or ``-``.
+
+    The search writes each part's verdict at its last epoch (``strategies/health.py``: ``chance``,
+    ``flat_weights``, ``alpha_still``, ``nonfinite``); ``-`` means none was recorded (a search run
+    before the check existed).
+    """
+    health = result.get("health")
+    flags = {str(part): str(flag) for part, flag in health.items() if flag} if isinstance(health, dict) else {}
+    if not flags:
+        return "-"
+    bad = [f"{part}: {flag.replace(',', ', ')}" for part, flag in flags.items() if flag != "ok"]
+    return "WARNING: " + "; ".join(bad) if bad else "ok"
+
+
 def table1(searches: list[SearchRun]) -> pd.DataFrame:
     """Supplement Table 1's analog, sorted by beta: the window is ``-`` where beta is 0 (no constraint)."""
     rows = []
@@ -323,6 +341,7 @@ def table1(searches: list[SearchRun]) -> pd.DataFrame:
                      "searched, " + GFLOPS_LABEL: float(result["gflops"]),
                      "in window": result.get("in_window"),
                      "val acc, most likely arch on the supernet (%)": _pct(result.get("accuracy")),
+                     HEALTH_LABEL: health_cell(result),
                      "expected under alpha, " + GFLOPS_LABEL: result.get("expected_gflops"),
                      "params (M)": (result.get("params") or 0) / 1e6, "preset": result.get("preset"),
                      "path": str(run.path)})

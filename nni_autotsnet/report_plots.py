@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from matplotlib.transforms import blended_transform_factory
 
-from nni_autotsnet.report import (GFLOPS_LABEL, SearchRun, TrainRun, comparison_table, table1,
+from nni_autotsnet.report import (GFLOPS_LABEL, SearchRun, TrainRun, comparison_table, health_cell, table1,
                                   train_frame)
 
 __all__ = ["write_report", "plot_fig2", "plot_table1", "plot_alpha", "timeline", "fig2_window", "to_markdown"]
@@ -288,7 +288,11 @@ def write_report(searches: list[SearchRun], trains: list[TrainRun], out: Path, *
         t1.to_csv(out / "table1_beta.csv", index=False)
         text = ("Searched architecture (most likely under alpha) per search. T_min, T_max where beta > 0; at beta = 0 "
                 "the window is not enforced, and 'in window' compares with the config's window all the same. "
-                "Accuracy: validation accuracy of that architecture on the supernet's weights.\n\n"
+                "Accuracy: validation accuracy of that architecture on the supernet's weights. Search health: "
+                "the search's own check at the last epoch of each part; WARNING names the parts whose supernet had "
+                "not learned (chance: accuracy not above chance; flat_weights: flat importance weights; "
+                "alpha_still: alpha still uniform; nonfinite: the loss diverged), whose architecture follows "
+                "noise rather than the data.\n\n"
                 + to_markdown(t1) + "\n")
         (out / "table1_beta.md").write_text(text)
         png = plot_table1(t1, searches, out / "table1_beta_vs_gflops.png")
@@ -299,7 +303,9 @@ def write_report(searches: list[SearchRun], trains: list[TrainRun], out: Path, *
         for run in searches:
             png = plot_alpha(run, out / f"alpha_{run.name}.png")
             written.append((png, f"search {run.path}: entropy, GFLOPs, most likely values per epoch"))
-            page += [f"### {run.name} (beta = {run.beta:g}, `{run.path}`)", "", f"![{run.name}]({png.name})", ""]
+            health = health_cell(run.result)
+            flag = f", search health {health}" if health != "-" else ""
+            page += [f"### {run.name} (beta = {run.beta:g}{flag}, `{run.path}`)", "", f"![{run.name}]({png.name})", ""]
     (out / "report.md").write_text("\n".join(page))
     written.append((out / "report.md", "everything above on one page"))
     return written

@@ -13,12 +13,15 @@ else fixed. The search directory gets, per part (``part{i}_{name}/``) and at the
     part1_sparse/last.ckpt         Lightning checkpoint (weights, alpha, optimisers, PARSEC's RNG)
     part1_sparse/metrics.csv       per-epoch metrics (written every epoch)
     part1_sparse/alpha_history.jsonl   P(value) of every label after each epoch
-    arch.json, result.json         the final architecture; accuracy, GFLOPs, whether in the window
+    arch.json, result.json         the final architecture; accuracy, GFLOPs, whether in the window, and
+                                   each part's search health at its last epoch ('ok' or the problems)
 
 A part whose ``arch.json`` exists is reused, so a search killed between parts goes on from the
 next part when run again. Run as an NNI trial (``nnictl create --config experiments/parsec.yml``),
 it reads its parameters (``beta``, ``t_min``, ``t_max`` or any dotted config key) from NNI,
 writes into the trial's directory, reports every epoch and the final result to NNI.
+Every epoch PARSEC checks the search's health (``nni_autotsnet.strategies.health``): the line
+printed for the epoch ends with ``health=ok`` or the problems, with a warning saying what they mean.
 GFLOPs are multiply-adds of convolutions, linear layers and matrix products per single view.
 """
 
@@ -39,7 +42,8 @@ from nni_autotsnet.atomic import save_torch, write_text
 from nni_autotsnet.config import ConfigError, ExperimentConfig, PartConfig, load_config
 from nni_autotsnet.search_space import ArchError, PresetError, save_arch
 
-__all__ = ["main", "run_search", "run_part", "make_strategy", "in_nni_trial", "PART_FILES", "SearchError"]
+__all__ = ["main", "run_search", "run_part", "make_strategy", "health_line", "in_nni_trial", "PART_FILES",
+           "SearchError"]
 
 PART_FILES = ("part.json", "arch.json", "alpha.json", "supernet.pt", "metrics.csv")
 
@@ -126,6 +130,8 @@ def _progress_callback(part: PartConfig, index: int, total: int, part_dir: Path,
                                     "probs": {k: [[v, float(p)] for v, p in d.items()] for k, d in probs.items()}}) + "\n")
             cells = [f"{k}={last[k]:.4g}" for k in ("ml_val_acc", "expected_gflops", "ml_gflops", "cost", "entropy", "ess")
                      if k in last]
+            if "health" in last:
+                cells.append(f"health={last['health']}")
             frozen = " (alpha frozen)" if last.get("alpha_frozen") else ""
             print(f"[part {index}/{total} {part.name}] epoch {last['epoch'] + 1}/{part.epochs}{frozen}: "
                   f"{' '.join(cells)} ({time.perf_counter() - self.start:.0f} s)", flush=True)
@@ -160,7 +166,7 @@ def make_strategy(config: ExperimentConfig, part: PartConfig, seed: int, fixed: 
     return Parsec(num_samples=search.num_samples, beta=search.beta, flops_window=search.flops_window,
                   warmup=search.warmup, arch_lr=part.arch_lr, weight_optimizer="sgd", weight_lr=part.weight_lr,
                   seed=seed, metric_samples=search.metric_samples, gradient_clip_val=search.gradient_clip_val,
-                  flops_fn=final_network_flops(config, fixed, num_classes))
+                  flops_fn=final_network_flops(config, fixed, num_classes), num_classes=num_classes)
 
 
 def run_part(config: ExperimentConfig, part: PartConfig, index: int, fixed: dict, part_dir: Path,
@@ -266,6 +272,7 @@ def run_search(config: ExperimentConfig, out: Path, report_to_nni: bool = False,
     _say(f"data: {len(train_ds)} training and {len(val_ds)} validation videos, {train_ds.num_classes} classes")
     fixed: dict = {}
     histories = []
+    health: dict[str, str | None] = {}  # part -> the health flag of its last epoch
     parts = config.search.parts
     for index, part in enumerate(parts, start=1):
         part_dir = out / f"part{index}_{part.name}"
@@ -275,6 +282,7 @@ def run_search(config: ExperimentConfig, out: Path, report_to_nni: bool = False,
             fixed = done
             if (part_dir / "metrics.csv").exists():
                 histories.append(pd.read_csv(part_dir / "metrics.csv"))
+                health[part.name] = _last_health(histories[-1])
             continue
         _say(f"[part {index}/{len(parts)} {part.name}] {part.epochs} epochs, weight lr {part.weight_lr:.4g}, "
              f"alpha lr {part.arch_lr:.4g}, K={config.search.num_samples}, beta={config.search.beta}, "
@@ -282,6 +290,7 @@ def run_search(config: ExperimentConfig, out: Path, report_to_nni: bool = False,
         result = run_part(config, part, index, fixed, part_dir, train_ds, val_ds, resume, callbacks)
         fixed = result["arch"]
         histories.append(pd.DataFrame([{"part": part.name, **h} for h in result["history"]]))
+        health[part.name] = _last_health(histories[-1])
 
     last = parts[-1].name
     cost = CostModel(make_layout(load_preset(config.preset), last), train_ds.num_classes)
@@ -294,6 +303,7 @@ def run_search(config: ExperimentConfig, out: Path, report_to_nni: bool = False,
         "gflops": gflops, "params": cost.params(fixed), "in_window": config.in_window(gflops),
         "beta": config.search.beta, "flops_window": list(config.search.flops_window or []) or None,
         "expected_gflops": final.get("expected_gflops"), "entropy": final.get("entropy"),
+        "health": health, "healthy": _all_healthy(health),
         "preset": config.preset, "parts": [p.name for p in parts], "seconds": time.perf_counter() - start,
     }
     if not is_rank_zero():
@@ -306,8 +316,35 @@ def run_search(config: ExperimentConfig, out: Path, report_to_nni: bool = False,
         import nni
         nni.report_final_result({"default": result["accuracy"] or 0.0, "gflops": gflops,
                                  "in_window": float(bool(result["in_window"])), "beta": config.search.beta,
-                                 "params_m": result["params"] / 1e6})
+                                 "params_m": result["params"] / 1e6,
+                                 "healthy": float(bool(result["healthy"])) if result["healthy"] is not None else -1.0})
     return result
+
+
+def _last_health(history) -> str | None:
+    """The health flag of a part's last epoch in its metrics frame (``None`` for a search run before the check)."""
+    import pandas as pd
+
+    if history.empty or "health" not in history.columns or pd.isna(history["health"].iloc[-1]):
+        return None
+    return str(history["health"].iloc[-1])
+
+
+def _all_healthy(health: dict[str, str | None]) -> bool | None:
+    """True when every part's last epoch is healthy, False when one is not, None when none was checked."""
+    flags = [flag for flag in health.values() if flag is not None]
+    if not flags:
+        return None
+    return all(flag == "ok" for flag in flags)
+
+
+def health_line(health: dict[str, str | None]) -> str:
+    """One line on the search's health, part by part, for the command's last message."""
+    cells = "; ".join(f"{part} {flag or 'not recorded'}" for part, flag in health.items()) or "not recorded"
+    if _all_healthy(health) is False:
+        return (f"search health WARNING ({cells}): where a part is not 'ok', its architecture follows noise, not "
+                "the data; see the warnings above and the README's PARSEC section")
+    return f"search health: {cells}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -338,7 +375,7 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"  {result['gflops']:.5f} GFLOPs per view (multiply-adds), {result['params'] / 1e6:.3f} M params, "
           f"window {window} -> {'in' if result['in_window'] else 'outside' if window else 'no window'}; "
           f"val accuracy of the most likely arch (supernet weights) {result['accuracy']}; "
-          f"{result['seconds']:.0f} s", flush=True)
+          f"{result['seconds']:.0f} s\n  {health_line(result['health'])}", flush=True)
     return 0
 
 

@@ -47,15 +47,22 @@ def test_every_trial_reports_and_writes_an_architecture_of_the_space(finished):
     layout = make_layout(load_preset("tiny"), "all")
     for t in trials:
         assert t.status == "SUCCEEDED", t.directory
-        assert {"default", "gflops", "in_window", "beta"} <= set(t.final)
+        assert {"default", "gflops", "in_window", "beta", "healthy"} <= set(t.final)
         assert t.final["beta"] == t.parameters["beta"]  # holds one trial at a time (see parsec.yml's note)
         assert len(t.intermediate) == 3  # one epoch in each of the three parts
-        assert all({"default", "expected_gflops", "ml_gflops", "entropy"} <= set(m) for m in t.intermediate)
+        assert all({"default", "expected_gflops", "ml_gflops", "entropy", "health", "healthy"} <= set(m)
+                   for m in t.intermediate)
         arch, preset, parts = load_arch(t.directory / "arch.json")
         assert (preset, parts) == ("tiny", "all")
         check_arch(layout, arch)  # raises if a label or value is not of the space
         result = json.loads((t.directory / "result.json").read_text())
         assert result["gflops"] == pytest.approx(t.final["gflops"])
+        assert t.final["healthy"] == float(result["healthy"])
+        assert result["health"]["all"] == t.intermediate[-1]["health"]  # the last epoch's verdict
+    # the main job's Table 1 analog carries each search's health
+    from nni_autotsnet.demo import table1
+    cells = list(table1(trials)["search health"])
+    assert len(cells) == 2 and all(c == "ok" or c.startswith("WARNING: ") for c in cells)
 
 
 def test_a_trial_exports_and_loads_in_a_process_without_nni(finished):

@@ -37,7 +37,8 @@ def _probs(values: list, best: int) -> list:
     return [[v, 0.6 if i == best else rest] for i, v in enumerate(values)]
 
 
-def write_search(folder, beta: float, gflops: float, accuracy: float, rerun_last_epoch: bool = False):
+def write_search(folder, beta: float, gflops: float, accuracy: float, rerun_last_epoch: bool = False,
+                 health: dict | None = None):
     """A search directory as ``python -m nni_autotsnet.search`` leaves it (large binaries left out)."""
     folder.mkdir(parents=True)
     window = WINDOW  # tiny.yaml keeps its window at beta 0 too, as the search then writes it
@@ -68,7 +69,7 @@ def write_search(folder, beta: float, gflops: float, accuracy: float, rerun_last
     (folder / "result.json").write_text(json.dumps({
         "accuracy": accuracy, "gflops": gflops, "params": 60000, "in_window": in_window, "beta": beta,
         "flops_window": window, "expected_gflops": gflops * 1.01, "entropy": 2.0, "preset": "tiny",
-        "parts": list(EPOCHS), "seconds": 20.0}))
+        "parts": list(EPOCHS), "seconds": 20.0, **({"health": health} if health is not None else {})}))
     return folder
 
 
@@ -100,6 +101,9 @@ X3D_TOP1 = [0.55, 0.57, 0.59]
 # random architecture -> val_acc per seed (arch_3 trained twice)
 RANDOM = {"arch_0": [0.41], "arch_1": [0.52], "arch_2": [0.47], "arch_3": [0.50, 0.58], "arch_4": [0.30]}
 SEARCHES = {"x4Ab6": (0.2, 0.0080, 0.12), "sTmtV": (0.0, 0.0140, 0.10), "YzeFP": (0.05, 0.0095, 0.13)}
+# each part's search health at its last epoch, as the search writes it; YzeFP predates the check
+HEALTH = {"x4Ab6": {"sparse": "ok", "fusion": "ok", "all": "ok"},
+          "sTmtV": {"sparse": "chance,flat_weights", "fusion": "ok", "all": "chance"}}
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +111,7 @@ def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
     trials = root / "nni-experiments" / "abc123" / "environments" / "local-env" / "trials"
     for trial, (beta, gflops, acc) in SEARCHES.items():
-        write_search(trials / trial, beta, gflops, acc, rerun_last_epoch=trial == "x4Ab6")
+        write_search(trials / trial, beta, gflops, acc, rerun_last_epoch=trial == "x4Ab6", health=HEALTH.get(trial))
     (root / "nni-experiments" / "abc123" / "log").mkdir()
     searched_arch = write_arch(root / "arch_searched.json", 16)
     train = root / "train"
@@ -207,6 +211,18 @@ def test_table1_rows_sorted_by_beta(report):
     assert list(table["T_max, " + GFLOPS_LABEL][1:]) == pytest.approx([WINDOW[1]] * 2)
     assert list(table["in window"]) == [False, False, True]
     assert all("GFLOPs" not in c or "per view (multiply-adds)" in c for c in table.columns)
+
+
+def test_table1_flags_a_search_that_did_not_learn(report):
+    """The health column: a search whose supernet had not learned is never shown as a plain searched result."""
+    out, _ = report
+    table = pd.read_csv(out / "table1_beta.csv").set_index("search")
+    assert table.loc["x4Ab6", "search health"] == "ok"
+    assert table.loc["sTmtV", "search health"] == "WARNING: sparse: chance, flat_weights; all: chance"
+    assert table.loc["YzeFP", "search health"] == "-"  # not recorded
+    page = (out / "report.md").read_text()
+    assert "### sTmtV (beta = 0, search health WARNING: sparse: chance, flat_weights; all: chance" in page
+    assert "follows noise" in (out / "table1_beta.md").read_text()
 
 
 def test_timeline_concatenates_parts_and_takes_the_argmax(runs):

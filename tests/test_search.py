@@ -54,6 +54,7 @@ def test_each_part_writes_its_files_and_inherits_the_previous_one(search_dir):
         assert all(abs(sum(p for _, p in probs) - 1) < 1e-5 for probs in epochs[0]["probs"].values())
         rows = (part_dir / "metrics.csv").read_text().splitlines()
         assert rows[0].startswith("part,epoch") and len(rows) == 2  # one epoch
+        assert "health" in rows[0].split(",") and "ess_ratio" in rows[0].split(",")
         fixed = arch
     final, _, _ = load_arch(search_dir / "arch.json")
     assert final == fixed
@@ -64,13 +65,20 @@ def test_each_part_writes_its_files_and_inherits_the_previous_one(search_dir):
     lo, hi = result["flops_window"]
     assert result["in_window"] == (lo <= result["gflops"] <= hi)
     assert 0.0 <= result["accuracy"] <= 1.0
+    # each part's health verdict at its last epoch: 'ok' or the problems (one short epoch: not above chance)
+    assert list(result["health"]) == ["sparse", "fusion", "all"]
+    assert all(flag == "ok" or set(flag.split(",")) <= {"chance", "flat_weights", "alpha_still", "nonfinite"}
+               for flag in result["health"].values())
+    assert result["healthy"] == all(flag == "ok" for flag in result["health"].values())
 
 
 def test_a_rerun_reuses_finished_parts(search_dir, bench, capsys):
     before = (search_dir / "arch.json").read_text()
     stamp = (search_dir / "part2_fusion" / "supernet.pt").stat().st_mtime_ns
     assert main(["--config", "experiments/tiny.yaml", "--out", str(search_dir), f"data.benchmark={bench}", *QUICK]) == 0
-    assert capsys.readouterr().out.count("already finished") == 3
+    out = capsys.readouterr().out
+    assert out.count("already finished") == 3
+    assert "search health" in out  # read back from the parts' metrics.csv
     assert (search_dir / "arch.json").read_text() == before
     assert (search_dir / "part2_fusion" / "supernet.pt").stat().st_mtime_ns == stamp
 
@@ -141,6 +149,7 @@ def test_the_search_command_keeps_the_supplements_sgd_recipe():
     for index, part in enumerate(config.search.parts, start=1):
         kwargs = make_strategy(config, part, index, {}, num_classes=10)._module_kwargs
         assert kwargs["weight_optimizer"] == "sgd" and kwargs["weight_lr"] == part.weight_lr
+        assert kwargs["num_classes"] == 10
 
 
 def test_a_config_extends_its_base_key_by_key(tmp_path):
