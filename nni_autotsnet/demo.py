@@ -91,7 +91,7 @@ def health_note(table: pd.DataFrame) -> str:
     warned = sum(str(c).startswith("WARNING") for c in cells)
     if not warned:
         return "search health: every search learned (no warning)." if cells and "-" not in cells else ""
-    return (f"search health: {warned} of {len(cells)} searches WARNING: their supernet had not learned (validation "
+    return (f"search health WARNING in {warned} of {len(cells)} searches: their supernet had not learned (validation "
             "accuracy not above chance, flat importance weights or a still alpha), so their architecture follows "
             "noise, not the data; more epochs or a larger weight learning rate (search.lr_scale, "
             "search.epoch_scale in experiments/tiny.yaml) give the search something to learn from.")

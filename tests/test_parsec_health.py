@@ -139,10 +139,10 @@ class TwoChoiceMLP(ModelSpace):
 
     def __init__(self):
         super().__init__()
-        self.block1 = LayerChoice({'zeros': Zeros(HIDDEN), 'mlp': nn.Sequential(nn.Linear(FEATURES, HIDDEN), nn.ReLU())},
-                                  label='block1')
-        self.block2 = LayerChoice({'zeros': Zeros(HIDDEN), 'mlp': nn.Sequential(nn.Linear(HIDDEN, HIDDEN), nn.ReLU())},
-                                  label='block2')
+        mlp1 = nn.Sequential(nn.Linear(FEATURES, HIDDEN), nn.ReLU())
+        mlp2 = nn.Sequential(nn.Linear(HIDDEN, HIDDEN), nn.ReLU())
+        self.block1 = LayerChoice({'zeros': Zeros(HIDDEN), 'mlp': mlp1}, label='block1')
+        self.block2 = LayerChoice({'zeros': Zeros(HIDDEN), 'mlp': mlp2}, label='block2')
         self.head = nn.Linear(HIDDEN, CLASSES)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -200,7 +200,8 @@ def test_with_the_weights_frozen_the_health_check_fires(tmp_path, caplog):
     assert 'chance' in health.codes and 'flat_weights' in health.codes, strategy.history[-1]
     assert strategy.history[-1]['health'] == health.flag
     assert all(row['health'] != HEALTHY for row in strategy.history)
-    assert 'PARSEC search health WARNING (epoch 4): alpha is following noise: the supernet has not learned' in caplog.text
+    assert ('PARSEC search health WARNING (epoch 4): alpha is following noise: the supernet has not learned'
+            in caplog.text)
     assert 'weight learning rate' in caplog.text
 
 
