@@ -16,13 +16,10 @@ the supplement's Table 4: parameters, multiply-adds per view and per test protoc
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import re
 import statistics
 import sys
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
@@ -37,6 +34,9 @@ from nni_autotsnet.search_space import (
     PARTS, ArchError, PresetError, check_arch, infer_parts, load_arch, load_preset, make_layout, save_arch,
 )
 from nni_autotsnet.search_space.flops import fvcore_flops
+# the part and its supernet live in a library module (the ranking of architectures uses them too); their
+# names stay importable from here
+from nni_autotsnet.supernet import PART_DIR, ExportError, Part, import_nni, inherit_weights, read_part
 
 if TYPE_CHECKING:
     from nni_autotsnet.strategies import ArchDistribution
@@ -44,26 +44,8 @@ if TYPE_CHECKING:
 __all__ = ["ExportError", "Part", "Candidate", "read_part", "read_search_dir", "read_arch_file", "arch_probability",
            "alpha_distribution", "inherit_weights", "views_per_video", "latency_ms", "export", "to_markdown", "main"]
 
-_PART_DIR = re.compile(r"^part(\d+)_(sparse|fusion|all)$")
 _DEFAULT_VIEWS = "10-LeftCenterRight"  # Kinetics' 10 clips x 3 crops, the data presets' default protocol
 _FLOPS_COL = "GFLOPs (multiply-adds per view)"
-
-
-class ExportError(ValueError):
-    """A user error: a missing or inconsistent input; the message names the file, key or label."""
-
-
-@dataclass
-class Part:
-    """One ``part{i}_{parts}`` folder: a search part, its pinned labels and its learned alpha."""
-
-    path: Path
-    index: int
-    preset: str
-    parts: str
-    fixed: dict[str, Any]
-    num_classes: int | None
-    alpha: dict[str, Any] | None  # alpha.json, when the part wrote one
 
 
 @dataclass
@@ -77,35 +59,6 @@ class Candidate:
     num_classes: int | None = None
     probability: float | None = None  # P(arch | alpha) of the part that searched it
     part: Part | None = None  # the part whose supernet holds its weights
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise ExportError(f"{path}: cannot read JSON: {err}") from None
-
-
-def read_part(path: Path) -> Part:
-    """Read ``path/part.json`` (and ``alpha.json`` if present); errors name the file and key."""
-    info = _read_json(path / "part.json")
-    if not isinstance(info, dict) or not all(key in info for key in ("preset", "parts")):
-        raise ExportError(f"{path / 'part.json'}: needs the keys 'preset' and 'parts'")
-    alpha = _read_json(path / "alpha.json") if (path / "alpha.json").is_file() else None
-    if alpha is not None and not _alpha_ok(alpha):
-        raise ExportError(f"{path / 'alpha.json'}: expected Parsec.export_alpha's 'top' [{{'sample', 'probability'}}] "
-                          "and 'alpha' {label: {'values', 'logits', 'probs'}}")
-    return Part(path, int(info.get("index", _PART_DIR.match(path.name).group(1))), str(info["preset"]),
-                info["parts"], dict(info.get("fixed") or {}), info.get("num_classes"), alpha)
-
-
-def _alpha_ok(alpha: Any) -> bool:
-    try:
-        entries = alpha.get("alpha", {}).values()
-        return (all(isinstance(t["sample"], dict) for t in alpha.get("top", []))
-                and all(len(e["values"]) == len(e["logits"]) == len(e["probs"]) > 0 for e in entries))
-    except (TypeError, KeyError, AttributeError):
-        return False
 
 
 def read_arch_file(path: Path, preset: str | None = None) -> Candidate:
@@ -125,20 +78,12 @@ def read_arch_file(path: Path, preset: str | None = None) -> Candidate:
     return Candidate(f"AutoTSNet-{load_preset(preset).name}", arch, str(preset), parts)
 
 
-def _import_nni() -> None:
-    """Import NNI once, quietly: NNI 3.0 warns about every torch class it does not know."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*is found to be not a nn.Module")
-        import nni_autotsnet.search_space.space  # noqa: F401
-        import nni_autotsnet.strategies  # noqa: F401
-
-
 def alpha_distribution(alpha: Mapping[str, Any]) -> ArchDistribution:
     """PARSEC's :class:`~nni_autotsnet.strategies.ArchDistribution` with alpha.json's ``alpha`` logits (imports NNI).
 
     Its ``top_k`` and ``log_prob`` are the ones the search used, so ranks and probabilities agree with it.
     """
-    _import_nni()
+    import_nni()
     from nni.mutable import Categorical
     from nni_autotsnet.strategies import ArchDistribution
 
@@ -182,7 +127,7 @@ def read_search_dir(root: Path, preset: str | None = None, top: int | None = Non
     if not (root / "arch.json").is_file():
         raise ExportError(f"{root / 'arch.json'}: missing; is {root} a directory written by the search?")
     final = read_arch_file(root / "arch.json", preset)
-    found = [read_part(p) for p in root.iterdir() if p.is_dir() and _PART_DIR.match(p.name)]
+    found = [read_part(p) for p in root.iterdir() if p.is_dir() and PART_DIR.match(p.name)]
     last = max(found, key=lambda p: p.index) if found else None
     if last is not None:
         if (last.preset, last.parts) != (final.preset, final.parts):
@@ -202,36 +147,6 @@ def read_search_dir(root: Path, preset: str | None = None, top: int | None = Non
         candidates.append(Candidate(f"{final.name}-rank{i}", arch, last.preset, last.parts, last.num_classes,
                                     prob, last))
     return candidates
-
-
-def inherit_weights(part: Part, archs: Sequence[Mapping[str, Any]]) -> list[dict[str, torch.Tensor]]:
-    """State dicts of ``archs`` sliced out of ``part``'s supernet (imports NNI, builds the supernet once)."""
-    _import_nni()
-    from nni_autotsnet.search_space import TwoStreamSpace
-    from nni_autotsnet.strategies import Parsec
-
-    where = part.path / "supernet.pt"
-    if not where.is_file():
-        raise ExportError(f"{where}: missing; --weights needs the supernet the search part saved")
-    for arch in archs:
-        wrong = [label for label, value in part.fixed.items() if arch.get(label) != value]
-        if wrong:
-            raise ExportError(f"{part.path / 'part.json'}: fixed label {wrong[0]!r} is {part.fixed[wrong[0]]!r}, "
-                              f"the architecture has {arch.get(wrong[0])!r}: its weights are not in this supernet")
-    try:
-        space = TwoStreamSpace.from_preset(part.preset, parts=part.parts, num_classes=part.num_classes,
-                                           fixed=part.fixed)
-    except ValueError as err:
-        raise ExportError(f"{part.path / 'part.json'}: {err}") from None
-    Parsec().mutate_model(space)
-    try:
-        space.load_state_dict(torch.load(where, map_location="cpu", weights_only=True))
-    except Exception as err:  # RuntimeError on mismatched keys or shapes, pickle errors on other files
-        detail = " ".join(str(err).split())[:300] or type(err).__name__  # one line, the first keys named
-        raise ExportError(f"{where}: not the supernet of the space in {part.path / 'part.json'} "
-                          f"(preset {part.preset!r}, parts {part.parts!r}, {len(part.fixed)} fixed labels): "
-                          f"{detail}") from None
-    return [space.freeze({label: arch[label] for label in space.layout.variables()}).state_dict() for arch in archs]
 
 
 def views_per_video(preset: str, views: str | None = None) -> tuple[int, str]:

@@ -1,0 +1,146 @@
+"""A search part's weight-sharing supernet: read the part, load the supernet, slice architectures out of it.
+
+A search part directory (``part{i}_{parts}/``, written by the search command) holds::
+
+    part.json      {"preset", "parts", "fixed", "num_classes", "index"}: how to rebuild the part's space
+    alpha.json     Parsec.export_alpha: "top", "alpha", ... (optional here)
+    supernet.pt    the state dict of the part's weight-sharing supernet (weights_only loadable)
+
+The export command (weights of the searched models) and the ranking of architectures by their
+inherited weights (:mod:`nni_autotsnet.ranking`) both need this, so it lives in a library module
+that imports no command. NNI is imported only when a supernet is loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+import torch
+
+if TYPE_CHECKING:
+    from nni_autotsnet.search_space import TwoStreamSpace
+
+__all__ = ["ExportError", "Part", "PART_DIR", "read_part", "import_nni", "load_supernet", "check_pinned", "slice_weights",
+           "inherit_weights"]
+
+PART_DIR = re.compile(r"^part(\d+)_(sparse|fusion|all)$")
+
+
+class ExportError(ValueError):
+    """A user error: a missing or inconsistent input; the message names the file, key or label."""
+
+
+@dataclass
+class Part:
+    """One ``part{i}_{parts}`` folder: a search part, its pinned labels and its learned alpha."""
+
+    path: Path
+    index: int
+    preset: str
+    parts: str
+    fixed: dict[str, Any]
+    num_classes: int | None
+    alpha: dict[str, Any] | None  # alpha.json, when the part wrote one
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ExportError(f"{path}: cannot read JSON: {err}") from None
+
+
+def read_part(path: Path) -> Part:
+    """Read ``path/part.json`` (and ``alpha.json`` if present); errors name the file and key."""
+    path = Path(path)
+    info = _read_json(path / "part.json")
+    if not isinstance(info, dict) or not all(key in info for key in ("preset", "parts")):
+        raise ExportError(f"{path / 'part.json'}: needs the keys 'preset' and 'parts'")
+    alpha = _read_json(path / "alpha.json") if (path / "alpha.json").is_file() else None
+    if alpha is not None and not _alpha_ok(alpha):
+        raise ExportError(f"{path / 'alpha.json'}: expected Parsec.export_alpha's 'top' [{{'sample', 'probability'}}] "
+                          "and 'alpha' {label: {'values', 'logits', 'probs'}}")
+    if "index" in info:
+        index = int(info["index"])
+    else:
+        match = PART_DIR.match(path.name)
+        if match is None:
+            raise ExportError(f"{path / 'part.json'}: no 'index' key, and the folder is not named part<i>_<parts>")
+        index = int(match.group(1))
+    return Part(path, index, str(info["preset"]), info["parts"], dict(info.get("fixed") or {}),
+                info.get("num_classes"), alpha)
+
+
+def _alpha_ok(alpha: Any) -> bool:
+    try:
+        entries = alpha.get("alpha", {}).values()
+        return (all(isinstance(t["sample"], dict) for t in alpha.get("top", []))
+                and all(len(e["values"]) == len(e["logits"]) == len(e["probs"]) > 0 for e in entries))
+    except (TypeError, KeyError, AttributeError):
+        return False
+
+
+def import_nni() -> None:
+    """Import NNI once, quietly: NNI 3.0 warns about every torch class it does not know."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is found to be not a nn.Module")
+        import nni_autotsnet.search_space.space  # noqa: F401
+        import nni_autotsnet.strategies  # noqa: F401
+
+
+def load_supernet(part: Part) -> TwoStreamSpace:
+    """The part's space with PARSEC's weight-sharing operations and ``supernet.pt`` loaded (imports NNI).
+
+    Built once, it gives any number of architectures' weights through :func:`slice_weights`.
+    """
+    import_nni()
+    from nni_autotsnet.search_space import TwoStreamSpace
+    from nni_autotsnet.strategies import Parsec
+
+    where = part.path / "supernet.pt"
+    if not where.is_file():
+        raise ExportError(f"{where}: missing; inherited weights need the supernet the search part saved")
+    try:
+        space = TwoStreamSpace.from_preset(part.preset, parts=part.parts, num_classes=part.num_classes,
+                                           fixed=part.fixed)
+    except ValueError as err:
+        raise ExportError(f"{part.path / 'part.json'}: {err}") from None
+    Parsec().mutate_model(space)
+    try:
+        space.load_state_dict(torch.load(where, map_location="cpu", weights_only=True))
+    except Exception as err:  # RuntimeError on mismatched keys or shapes, pickle errors on other files
+        detail = " ".join(str(err).split())[:300] or type(err).__name__  # one line, the first keys named
+        raise ExportError(f"{where}: not the supernet of the space in {part.path / 'part.json'} "
+                          f"(preset {part.preset!r}, parts {part.parts!r}, {len(part.fixed)} fixed labels): "
+                          f"{detail}") from None
+    return space
+
+
+def check_pinned(part: Part, arch: Mapping[str, Any]) -> None:
+    """Raise :class:`ExportError` unless ``arch`` has the values the part pinned (its weights are only for those)."""
+    wrong = [label for label, value in part.fixed.items() if arch.get(label) != value]
+    if wrong:
+        raise ExportError(f"{part.path / 'part.json'}: fixed label {wrong[0]!r} is {part.fixed[wrong[0]]!r}, "
+                          f"the architecture has {arch.get(wrong[0])!r}: its weights are not in this supernet")
+
+
+def slice_weights(part: Part, supernet: TwoStreamSpace, arch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+    """The state dict of ``arch`` sliced out of ``supernet`` (loaded from ``part``), for the plain model.
+
+    ``arch`` must agree with the labels the part pinned (``fixed``): other values have no weights here.
+    """
+    check_pinned(part, arch)
+    return supernet.freeze({label: arch[label] for label in supernet.layout.variables()}).state_dict()
+
+
+def inherit_weights(part: Part, archs: Sequence[Mapping[str, Any]]) -> list[dict[str, torch.Tensor]]:
+    """State dicts of ``archs`` sliced out of ``part``'s supernet (imports NNI, builds the supernet once)."""
+    for arch in archs:  # every architecture checked before the supernet is built
+        check_pinned(part, arch)
+    supernet = load_supernet(part)
+    return [slice_weights(part, supernet, arch) for arch in archs]
