@@ -11,12 +11,17 @@ Reads what ``nni_autotsnet.search`` and ``nni_autotsnet.train`` wrote and writes
   follows noise; see :func:`health_cell`);
 * ``alpha_<search>.png``: one search over its parts, epoch by epoch: entropy, expected and most
   likely GFLOPs against the window, the most likely value of every label;
+* ``ranking<_name>.png`` / ``.md``: for each ranking table (``ranking.csv``, written by
+  ``benchmarks/compare_tiny.py``; format in :mod:`nni_autotsnet.ranking`), how well the supernet
+  ranks architectures: Kendall's tau between the accuracy on the supernet's inherited weights and
+  the accuracy trained from scratch, printed, and the scatter of the two;
 * ``report.md``: all of it on one page.
 
 A run directory is recognised by its files, looked for up to :data:`MAX_DEPTH` levels below each
 path given (an NNI experiment folder, a random-search folder): ``result.json`` with a ``label`` key
 is a training run; ``result.json`` with ``gflops`` and ``beta`` next to ``config.yaml`` is a search
-directory. The walk does not enter a recognised run. A training run's accuracy is the top-1 of its
+directory; a ``ranking.csv`` is a ranking table (a CSV file given as an argument is one too). The
+walk does not enter a recognised run. A training run's accuracy is the top-1 of its
 ``eval_<protocol>/metrics.json`` (``--protocol``, or the protocol most runs have), else its
 ``val_acc``; accuracies are shown in percent. GFLOPs are multiply-adds of convolutions, linear
 layers and matrix products per single view.
@@ -39,7 +44,8 @@ from typing import Any, Sequence
 import pandas as pd
 import yaml
 
-__all__ = ["main", "ReportError", "SearchRun", "TrainRun", "find_runs", "train_frame", "comparison_table",
+__all__ = ["main", "ReportError", "SearchRun", "TrainRun", "RankingTable", "find_runs", "find_all", "train_frame",
+           "comparison_table", "ranking_line",
            "table1", "health_cell", "GFLOPS_LABEL", "HEALTH_LABEL", "MAX_DEPTH"]
 
 GFLOPS_LABEL = "GFLOPs per view (multiply-adds)"
@@ -81,6 +87,14 @@ class TrainRun:
     arch_key: str
     arch_name: str
     config: dict = field(default_factory=dict)
+
+
+@dataclass
+class RankingTable:
+    """One ranking table (:data:`nni_autotsnet.ranking.RANKING_FILE`): inherited against from-scratch accuracy."""
+    path: Path
+    frame: pd.DataFrame
+    name: str = ""
 
 
 def _warn(message: str) -> None:
@@ -183,7 +197,22 @@ def _classify(path: Path) -> SearchRun | TrainRun | None:
     return None
 
 
+def _ranking(path: Path) -> RankingTable | None:
+    """The ranking table in ``path`` (a CSV file), or ``None`` with a warning when it does not read."""
+    from nni_autotsnet.ranking import RankingError, read_ranking_table
+
+    try:
+        return RankingTable(path, read_ranking_table(path))
+    except RankingError as err:
+        _warn(f"{err}; skipped")
+        return None
+
+
 def _walk(root: Path, depth: int, found: list) -> None:
+    from nni_autotsnet.ranking import RANKING_FILE
+
+    if (root / RANKING_FILE).is_file() and (table := _ranking(root / RANKING_FILE)) is not None:
+        found.append(table)
     run = _classify(root)
     if run is not None:
         found.append(run)
@@ -198,10 +227,10 @@ def _walk(root: Path, depth: int, found: list) -> None:
         _walk(Path(child), depth + 1, found)
 
 
-def _unique_names(runs: list[SearchRun]) -> None:
+def _unique_names(runs: list[SearchRun] | list[RankingTable]) -> None:
     """File-safe names: the folders' own names, or their last few path parts where two would clash."""
     for depth in range(1, 9):
-        names = ["".join(c if c.isalnum() or c in "-." else "_" for c in "_".join(r.path.resolve().parts[-depth:]))
+        names = ["".join(c if c.isalnum() or c in "-." else "_" for c in "_".join(_name_parts(r)[-depth:]))
                  for r in runs]
         if len(set(names)) == len(names):
             break
@@ -211,26 +240,64 @@ def _unique_names(runs: list[SearchRun]) -> None:
         run.name = name
 
 
-def find_runs(paths: Sequence[str | os.PathLike]) -> tuple[list[SearchRun], list[TrainRun]]:
-    """Search and training runs in or below ``paths`` (each path must hold at least one)."""
+def _name_parts(run: SearchRun | RankingTable) -> tuple[str, ...]:
+    """The path parts a run is named by: a search's folder, a ranking table's folder (its file name is fixed)."""
+    from nni_autotsnet.ranking import RANKING_FILE
+
+    path = run.path.resolve()
+    if isinstance(run, RankingTable):
+        return path.parent.parts if path.name == RANKING_FILE else (*path.parent.parts, path.stem)
+    return path.parts
+
+
+def find_all(paths: Sequence[str | os.PathLike]) -> tuple[list[SearchRun], list[TrainRun], list[RankingTable]]:
+    """Search runs, training runs and ranking tables in or below ``paths`` (each path must hold at least one).
+
+    A path may also be a ranking table itself (a ``.csv`` file).
+    """
     found: list = []
     seen: set[Path] = set()
     for given in paths:
         root = Path(given)
-        if not root.is_dir():
-            raise ReportError(f"{root}: {'not a directory' if root.exists() else 'no such directory'}")
         here: list = []
-        _walk(root, 0, here)
+        if root.is_file() and root.suffix == ".csv":
+            table = _ranking(root)
+            if table is None:
+                raise ReportError(f"{root}: not a ranking table (see the warning above)")
+            here.append(table)
+        elif not root.is_dir():
+            raise ReportError(f"{root}: {'not a directory' if root.exists() else 'no such directory'}")
+        else:
+            _walk(root, 0, here)
         if not here:
-            raise ReportError(f"{root}: no search directory (config.yaml + result.json) or training run "
-                              f"(result.json with a 'label') in it or up to {MAX_DEPTH} levels below")
+            raise ReportError(f"{root}: no search directory (config.yaml + result.json), training run "
+                              f"(result.json with a 'label') or ranking table (ranking.csv) in it or up to "
+                              f"{MAX_DEPTH} levels below")
         for run in here:
             if run.path.resolve() not in seen:
                 seen.add(run.path.resolve())
                 found.append(run)
     searches = [r for r in found if isinstance(r, SearchRun)]
+    rankings = [r for r in found if isinstance(r, RankingTable)]
     _unique_names(searches)
-    return searches, [r for r in found if isinstance(r, TrainRun)]
+    _unique_names(rankings)
+    return searches, [r for r in found if isinstance(r, TrainRun)], rankings
+
+
+def find_runs(paths: Sequence[str | os.PathLike]) -> tuple[list[SearchRun], list[TrainRun]]:
+    """Search and training runs in or below ``paths`` (:func:`find_all` without the ranking tables)."""
+    searches, trains, _ = find_all(paths)
+    return searches, trains
+
+
+def ranking_line(table: RankingTable) -> str:
+    """One line on how well a supernet ranks: Kendall's tau and its p-value over the table's architectures."""
+    from nni_autotsnet.ranking import ranking_tau
+
+    n = int((table.frame["inherited_acc"].notna() & table.frame["scratch_acc"].notna()).sum())
+    tau, p = ranking_tau(table.frame)
+    return (f"Kendall tau {tau:.3f} (p = {p:.3g}) between inherited (supernet) and from-scratch accuracy "
+            f"over {n} architectures: {table.path}")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -367,7 +434,8 @@ def _parse_window(text: str | None) -> tuple[float, float] | None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m nni_autotsnet.report", description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", metavar="RUN_DIR",
-                        help="search directories, training runs, or folders holding them (NNI experiments, ...)")
+                        help="search directories, training runs, ranking tables (ranking.csv), or folders holding "
+                             "them (NNI experiments, ...)")
     parser.add_argument("--out", required=True, help="folder for the PNGs, tables and report.md")
     parser.add_argument("--window", metavar="LO,HI", help="FLOPs window of Figure 2, GFLOPs per view "
                         "(default: random.flops_window or search.flops_window of a config.yaml found)")
@@ -378,7 +446,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         window = _parse_window(args.window)
-        searches, trains = find_runs(args.runs)
+        searches, trains, rankings = find_all(args.runs)
         out = Path(args.out)
         if out.exists() and not out.is_dir():
             raise ReportError(f"{out}: exists and is not a directory")
@@ -386,8 +454,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ReportError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(f"found {len(searches)} search directories and {len(trains)} training runs", flush=True)
-    for path, what in write_report(searches, trains, out, window=window, protocol=args.protocol):
+    print(f"found {len(searches)} search directories, {len(trains)} training runs and {len(rankings)} ranking "
+          "tables", flush=True)
+    for table in rankings:
+        print(ranking_line(table), flush=True)
+    for path, what in write_report(searches, trains, out, window=window, protocol=args.protocol, rankings=rankings):
         print(f"  {path}: {what}", flush=True)
     return 0
 

@@ -19,10 +19,11 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from matplotlib.transforms import blended_transform_factory
 
-from nni_autotsnet.report import (GFLOPS_LABEL, SearchRun, TrainRun, comparison_table, health_cell, table1,
-                                  train_frame)
+from nni_autotsnet.report import (GFLOPS_LABEL, RankingTable, SearchRun, TrainRun, comparison_table, health_cell,
+                                  table1, train_frame)
 
-__all__ = ["write_report", "plot_fig2", "plot_table1", "plot_alpha", "timeline", "fig2_window", "to_markdown"]
+__all__ = ["write_report", "plot_fig2", "plot_table1", "plot_alpha", "plot_ranking", "timeline", "fig2_window",
+           "to_markdown"]
 
 STYLE = {"searched": dict(color="tab:red", marker="*", ms=15), "x3d": dict(color="tab:blue", marker="s", ms=8),
          "random": dict(color="0.45", marker="o", ms=7)}
@@ -254,13 +255,64 @@ def plot_alpha(run: SearchRun, path: Path) -> Path:
     return _save(fig, path)
 
 
+def plot_ranking(table: RankingTable, path: Path) -> Path:
+    """Inherited (supernet) against from-scratch accuracy, one point per architecture, Kendall's tau in the title.
+
+    Points are coloured by GFLOPs per view, so a ranking that only follows size shows as a colour gradient.
+    """
+    from nni_autotsnet.ranking import ranking_tau
+
+    frame = table.frame.dropna(subset=["inherited_acc", "scratch_acc"])
+    tau, p = ranking_tau(table.frame)
+    fig = Figure(figsize=(7, 5.5), layout="constrained")
+    ax = fig.add_subplot()
+    points = ax.scatter(100 * frame["inherited_acc"], 100 * frame["scratch_acc"], c=frame["gflops"], cmap="viridis",
+                        s=60, edgecolors="black", linewidths=0.6, zorder=3)
+    if frame["gflops"].notna().any():
+        fig.colorbar(points, ax=ax, label=GFLOPS_LABEL)
+    for _, row in frame.iterrows():
+        ax.annotate(str(row["arch"])[:6], (100 * row["inherited_acc"], 100 * row["scratch_acc"]), xytext=(5, 3),
+                    textcoords="offset points", fontsize=7, color="0.35")
+    ax.set_xlabel("accuracy on the supernet's inherited weights, batch norm recalibrated (%)")
+    ax.set_ylabel("test top-1 trained from scratch (%)")
+    ax.set_title(f"How well the supernet ranks: Kendall tau = {tau:.3f} (p = {p:.3g}), {len(frame)} architectures",
+                 fontsize=10)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def _ranking_section(table: RankingTable, out: Path) -> tuple[str, list[tuple[Path, str]]]:
+    """The report's section on one ranking table, its markdown file and its scatter plot."""
+    from nni_autotsnet.ranking import ranking_tau
+
+    tau, p = ranking_tau(table.frame)
+    n = int((table.frame["inherited_acc"].notna() & table.frame["scratch_acc"].notna()).sum())
+    shown = table.frame.sort_values("inherited_acc", ascending=False, kind="stable").rename(columns={
+        "arch": "architecture", "gflops": GFLOPS_LABEL, "inherited_acc": "inherited acc (%)",
+        "scratch_acc": "from-scratch test top-1 (%)"})
+    for column in ("inherited acc (%)", "from-scratch test top-1 (%)"):
+        shown[column] = 100 * shown[column]
+    text = (f"Kendall tau between the accuracy of each architecture on the supernet's inherited weights (batch "
+            f"norm recalibrated on training batches) and its test top-1 trained from scratch: **{tau:.3f}** "
+            f"(p = {p:.3g}, {n} architectures; 1: the supernet orders them as training from scratch does, "
+            f"0: no relation). Table: `{table.path}`.\n\n"
+            + to_markdown(shown, drop=("path", "scratch_run", "supernet")) + "\n")
+    md, png = out / f"ranking_{table.name}.md", out / f"ranking_{table.name}.png"
+    md.write_text(text)
+    plot_ranking(table, png)
+    return text, [(md, f"supernet ranking, Kendall tau {tau:.3f} (markdown)"),
+                  (png, "inherited against from-scratch accuracy, one point per architecture")]
+
+
 def write_report(searches: list[SearchRun], trains: list[TrainRun], out: Path, *,
-                 window: tuple[float, float] | None = None, protocol: str | None = None) -> list[tuple[Path, str]]:
+                 window: tuple[float, float] | None = None, protocol: str | None = None,
+                 rankings: Sequence[RankingTable] = ()) -> list[tuple[Path, str]]:
     """Write the tables, figures and ``report.md`` into ``out``; return (path, what it is) for each file."""
     written: list[tuple[Path, str]] = []
     page = ["# Auto-TSNet report", "",
-            f"{len(searches)} search directories, {len(trains)} training runs. GFLOPs are multiply-adds of "
-            "convolutions, linear layers and matrix products per single view; accuracies in percent.", ""]
+            f"{len(searches)} search directories, {len(trains)} training runs, {len(rankings)} ranking tables. "
+            "GFLOPs are multiply-adds of convolutions, linear layers and matrix products per single view; "
+            "accuracies in percent.", ""]
     if trains:
         frame = train_frame(trains, protocol)
         table = comparison_table(frame)
@@ -306,6 +358,12 @@ def write_report(searches: list[SearchRun], trains: list[TrainRun], out: Path, *
             health = health_cell(run.result)
             flag = f", search health {health}" if health != "-" else ""
             page += [f"### {run.name} (beta = {run.beta:g}{flag}, `{run.path}`)", "", f"![{run.name}]({png.name})", ""]
+    if rankings:
+        page += ["## How well the supernet ranks architectures", ""]
+    for table in rankings:
+        text, files = _ranking_section(table, out)
+        written += files
+        page += [f"### {table.name}", "", f"![ranking {table.name}]({files[1][0].name})", "", text]
     (out / "report.md").write_text("\n".join(page))
     written.append((out / "report.md", "everything above on one page"))
     return written

@@ -25,8 +25,8 @@ import torch
 if TYPE_CHECKING:
     from nni_autotsnet.search_space import TwoStreamSpace
 
-__all__ = ["ExportError", "Part", "PART_DIR", "read_part", "import_nni", "load_supernet", "check_pinned", "slice_weights",
-           "inherit_weights"]
+__all__ = ["ExportError", "Part", "PART_DIR", "read_part", "import_nni", "load_supernet", "check_pinned",
+           "slice_weights", "inherit_weights"]
 
 PART_DIR = re.compile(r"^part(\d+)_(sparse|fusion|all)$")
 
@@ -121,26 +121,30 @@ def load_supernet(part: Part) -> TwoStreamSpace:
     return space
 
 
-def check_pinned(part: Part, arch: Mapping[str, Any]) -> None:
-    """Raise :class:`ExportError` unless ``arch`` has the values the part pinned (its weights are only for those)."""
-    wrong = [label for label, value in part.fixed.items() if arch.get(label) != value]
+def check_pinned(fixed: Mapping[str, Any], arch: Mapping[str, Any], where: str | Path) -> None:
+    """Raise :class:`ExportError` (naming ``where``) unless ``arch`` has the values a part pinned in ``fixed``.
+
+    A part's supernet holds weights only for those values.
+    """
+    wrong = [label for label, value in fixed.items() if arch.get(label) != value]
     if wrong:
-        raise ExportError(f"{part.path / 'part.json'}: fixed label {wrong[0]!r} is {part.fixed[wrong[0]]!r}, "
+        raise ExportError(f"{where}: fixed label {wrong[0]!r} is {fixed[wrong[0]]!r}, "
                           f"the architecture has {arch.get(wrong[0])!r}: its weights are not in this supernet")
 
 
-def slice_weights(part: Part, supernet: TwoStreamSpace, arch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
-    """The state dict of ``arch`` sliced out of ``supernet`` (loaded from ``part``), for the plain model.
+def slice_weights(supernet: TwoStreamSpace, arch: Mapping[str, Any],
+                  where: str | Path = "the supernet") -> dict[str, torch.Tensor]:
+    """The state dict of ``arch`` sliced out of a loaded ``supernet`` (:func:`load_supernet`), for the plain model.
 
-    ``arch`` must agree with the labels the part pinned (``fixed``): other values have no weights here.
+    ``arch`` must agree with the labels the supernet's part pinned; labels beyond its space are ignored.
     """
-    check_pinned(part, arch)
+    check_pinned(supernet.fixed, arch, where)
     return supernet.freeze({label: arch[label] for label in supernet.layout.variables()}).state_dict()
 
 
 def inherit_weights(part: Part, archs: Sequence[Mapping[str, Any]]) -> list[dict[str, torch.Tensor]]:
     """State dicts of ``archs`` sliced out of ``part``'s supernet (imports NNI, builds the supernet once)."""
     for arch in archs:  # every architecture checked before the supernet is built
-        check_pinned(part, arch)
+        check_pinned(part.fixed, arch, part.path / "part.json")
     supernet = load_supernet(part)
-    return [slice_weights(part, supernet, arch) for arch in archs]
+    return [slice_weights(supernet, arch, part.path / "part.json") for arch in archs]
