@@ -31,7 +31,12 @@ def arch_digest(arch: dict) -> str:
 
 
 def train_trial(model: Any, config_path: str, overrides: list[str], output: str) -> dict:
-    """NNI trial body: train the trial's architecture from scratch and report accuracy and GFLOPs."""
+    """NNI trial body: train the trial's architecture from scratch and report accuracy and GFLOPs.
+
+    A run that a killed experiment finished (``result.json``) is reported as it is, and one it
+    interrupted (``last.ckpt``) is resumed: the strategy is seeded, so running the experiment again
+    proposes the same architectures in the same order and goes on where it stopped.
+    """
     import nni
 
     from nni_autotsnet.training import train
@@ -39,7 +44,11 @@ def train_trial(model: Any, config_path: str, overrides: list[str], output: str)
     config = load_config(config_path, overrides)
     arch = dict(model.arch)  # set by TwoStreamSpace.freeze
     run = Path(output) / "runs" / arch_digest(arch)
-    result = train(config, arch, config.preset, config.random.parts, run, label="random")
+    if (run / "result.json").is_file():
+        result = json.loads((run / "result.json").read_text())
+    else:
+        result = train(config, arch, config.preset, config.random.parts, run, label="random",
+                       resume=(run / "last.ckpt").is_file())
     nni.report_final_result({"default": float(result["val_acc"]), "gflops": float(result["gflops"]),
                              "params_m": result["params"] / 1e6, "run": str(run)})
     return result
