@@ -1,14 +1,36 @@
-"""The comparison that says whether the search is worth running (supplement Fig. 2, tiny preset, CPU).
+"""The comparison that says whether the search is worth running (issue 11; supplement Fig. 2), one resumable command.
 
-The PARSEC-searched architecture (a search directory's ``arch.json``, e.g. the main job's best
-in-window trial), the best of N random architectures in the same FLOPs window (NNI's Random
-strategy, each trained once; the best by validation accuracy), and the in-space X3D-like baseline
-at the same budget: each trained from scratch with the same recipe for every seed and evaluated
-on the test split with the same views; then the report.
+    python benchmarks/compare_tiny.py --config experiments/random_tiny.yaml [--search-seeds 0,1,2]
+        [--train-seeds 0,1,2] [--random 16] [--out runs/compare-tiny] [key.sub=value ...]
 
-    python benchmarks/compare_tiny.py --searched runs/demo/export/arch.json [--seeds 0,1,2] [--random 16]
+Everything runs with the config's data, FLOPs window, training recipe and test views:
 
-Writes ``runs/compare-tiny/`` (one training run per model and seed, ``random/``, ``report/``).
+* **PARSEC**: one progressive search per search seed (``search.seed``); each searched
+  architecture trained from scratch once per train seed (``train.seed``) and evaluated on the
+  test split;
+* **random search**: NNI's Random strategy, ``--random`` distinct architectures in the window,
+  each trained once (first train seed) and evaluated on the test split; the one with the best
+  validation accuracy retrained with the other train seeds;
+* **X3D-like**: the in-space X3D-like baseline at the window, once per train seed;
+* **ranking**: one PARSEC search over ``search.parts=[all]`` (seed 0, as many epochs as the
+  progressive search's parts together), and the accuracy each random architecture gets on its
+  inherited weights (:func:`nni_autotsnet.ranking.inherited_accuracy`, on the validation split)
+  against its from-scratch test accuracy: ``ranking/ranking.csv`` and Kendall's tau.
+
+Then the comparison table and the report (Fig. 2 analog, ranking scatter). Output, in ``--out``::
+
+    searches/seed{S}/                  the progressive searches (+ search_epochs.json: each epoch's wall time)
+    random/                            the random search (random.csv, runs/<digest>/)
+    ranking/supernet/, ranking/ranking.csv   the whole-space supernet and the ranking table
+    train/{searched-s{S},random,x3d}-seed{T}/ training runs (random-seed{T}: the selected one, other seeds)
+    compare.md, compare.csv            the table: test top-1 mean ± std, Welch's p, rank, compute
+    compare_figures.csv                figure,value: tau, spreads, compute, the goal
+    report/                            python -m nni_autotsnet.report on all of it
+
+Resumable: a unit of work (a search, a training run, an evaluation, the ranking table) whose
+result file exists is skipped, a search or training run that was killed goes on from its
+``last.ckpt``, and the random search, run again, proposes the same architectures (seeded) and
+skips or resumes each one's training. The table and the report are rewritten every time.
 GFLOPs are multiply-adds per view.
 """
 
@@ -16,62 +38,411 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import sys
 import time
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable, Sequence
 
 import pandas as pd
+import pytorch_lightning as pl
 
-from nni_autotsnet.config import load_config
-from nni_autotsnet.evaluate import evaluate
-from nni_autotsnet.report import main as report_main
-from nni_autotsnet.search_space import infer_parts, load_arch, x3d_like_arch
-from nni_autotsnet.training import train
+from nni_autotsnet.config import ExperimentConfig, load_config
+from nni_autotsnet.report_plots import to_markdown
+
+GFLOPS = "GFLOPs per view (multiply-adds)"
+TABLE_COLUMNS = ["model", "architecture", GFLOPS, "params (M)", "n", "seeds", "test top-1 mean (%)",
+                 "test top-1 std (%)", "test top-1 (%)", "Welch p vs selected random", "rank among random",
+                 "compute (min)"]
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--searched", required=True, help="arch.json of the searched model")
-    parser.add_argument("--config", default="experiments/random_tiny.yaml")
-    parser.add_argument("--out", default="runs/compare-tiny")
-    parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--random", type=int, default=16, help="random architectures (each trained once)")
-    parser.add_argument("overrides", nargs="*", metavar="key.sub=value")
-    args = parser.parse_args(argv)
-    out = Path(args.out)
-    seeds = [int(s) for s in args.seeds.split(",")]
-    start = time.perf_counter()
+# ------------------------------------------------------------------------------------------------
+# Units of work
+# ------------------------------------------------------------------------------------------------
+@dataclass
+class Unit:
+    """One unit of work: skipped when ``done()``; ``run()`` does it (resuming what a killed run left)."""
 
-    random_out = out / "random"
-    rand_overrides = [*args.overrides, f"random.output={random_out.resolve()}", f"random.num_archs={args.random}"]
-    config = load_config(args.config, rand_overrides)
-    if not (random_out / "random.csv").exists():
+    what: str
+    done: Callable[[], bool]
+    run: Callable[[], Any]
+
+
+class EpochClock(pl.Callback):
+    """Each search epoch's wall time (training and validation), kept by part and epoch in a JSON file.
+
+    A search's ``result.json`` times only the last invocation of the search command, so a resumed
+    search would look cheaper than it was; this clock keeps every finished epoch once (an epoch
+    redone after a kill replaces its record), which is what the random trainings' ``seconds``
+    count too (``nni_autotsnet.training.EpochRecorder``).
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.start = time.perf_counter()
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.is_global_zero:
+            return
+        record = json.loads(self.path.read_text()) if self.path.is_file() else {}
+        record.setdefault(Path(trainer.default_root_dir).name, {})[str(trainer.current_epoch)] = \
+            time.perf_counter() - self.start
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        tmp.write_text(json.dumps(record, indent=1))
+        tmp.replace(self.path)
+
+
+def search_seconds(search_dir: Path) -> float:
+    """A search's compute: the sum of its epochs' wall times (:class:`EpochClock`), else its result.json seconds."""
+    clock = search_dir / "search_epochs.json"
+    if clock.is_file():
+        return sum(sum(part.values()) for part in json.loads(clock.read_text()).values())
+    return float(json.loads((search_dir / "result.json").read_text())["seconds"])
+
+
+def _eval_protocol(config: ExperimentConfig) -> str:
+    """The test protocol evaluate uses for this config (its folder is ``eval_<protocol>``)."""
+    from nni_autotsnet.data import get_preset
+    from nni_autotsnet.evaluate import canonical_views
+
+    return canonical_views(config.train.eval_views or get_preset(config.data.preset).views)[2]
+
+
+def _read(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+# ------------------------------------------------------------------------------------------------
+# The plan
+# ------------------------------------------------------------------------------------------------
+class Comparison:
+    """The comparison's units in order, and the paths they write (see the module doc)."""
+
+    def __init__(self, config_path: str, overrides: Sequence[str], out: Path, search_seeds: Sequence[int],
+                 train_seeds: Sequence[int], num_random: int, calibration_batches: int):
+        self.config_path, self.overrides, self.out = config_path, list(overrides), out
+        self.search_seeds, self.train_seeds, self.num_random = list(search_seeds), list(train_seeds), num_random
+        self.calibration_batches = calibration_batches
+        self.base = load_config(config_path, self.overrides)
+        self.protocol = _eval_protocol(self.base)
+        self.random_out = (out / "random").resolve()
+        self.random_overrides = [*self.overrides, f"random.output={self.random_out}", f"random.num_archs={num_random}",
+                                 f"train.seed={self.train_seeds[0]}"]
+        total_epochs = sum(part.epochs for part in self.base.search.parts)
+        self.ranking_overrides = [*self.overrides, "search.parts=[all]", f"search.epochs={{all: {total_epochs}}}",
+                                  "search.seed=0"]
+
+    # paths -------------------------------------------------------------------------------------
+    def search_dir(self, seed: int) -> Path:
+        return self.out / "searches" / f"seed{seed}"
+
+    def train_dir(self, label: str, seed: int) -> Path:
+        return self.out / "train" / f"{label}-seed{seed}"
+
+    def eval_file(self, run: Path) -> Path:
+        return run / f"eval_{self.protocol}" / "metrics.json"
+
+    @property
+    def ranking_dir(self) -> Path:
+        return self.out / "ranking"
+
+    def random_runs(self) -> list[Path]:
+        """The random search's run folders, in random.csv's order."""
+        table = pd.read_csv(self.random_out / "random.csv")
+        return [Path(run) for run in table["run"]]
+
+    def selected_random(self) -> Path:
+        """The random architecture with the best validation accuracy (last epoch; ties: best epoch, then name)."""
+        table = pd.read_csv(self.random_out / "random.csv").sort_values("run")
+        table = table.sort_values(["val_acc", "best_val_acc"], ascending=False, kind="stable")
+        return Path(table.iloc[0]["run"])
+
+    def random_done(self) -> bool:
+        csv = self.random_out / "random.csv"
+        return csv.is_file() and len(pd.read_csv(csv)) >= self.num_random
+
+    # actions -----------------------------------------------------------------------------------
+    def _search(self, overrides: list[str], out: Path) -> None:
+        from nni_autotsnet.search import run_search
+
+        run_search(load_config(self.config_path, overrides), out, resume=True,
+                   callbacks=[EpochClock(out / "search_epochs.json")])
+
+    def _train(self, arch: dict, preset: str | None, parts: str | None, run: Path, seed: int, label: str) -> None:
+        from nni_autotsnet.training import train
+
+        config = load_config(self.config_path, [*self.overrides, f"train.seed={seed}"])
+        train(config, arch, preset, parts, run, label=label, resume=(run / "last.ckpt").is_file())
+
+    def _evaluate(self, run: Path) -> None:
+        from nni_autotsnet.evaluate import evaluate
+
+        evaluate(run, views=self.protocol)
+
+    def _random_search(self) -> None:
         from nni_autotsnet.random_search import run_random_search
-        run_random_search(config, args.config, rand_overrides)
-    table = pd.read_csv(random_out / "random.csv")
-    best_random = Path(table.sort_values("val_acc", ascending=False).iloc[0]["run"])
-    print(f"best of {len(table)} random architectures: {best_random} ({table['val_acc'].max():.3f} val acc)")
 
-    searched, _, _ = load_arch(args.searched)
-    models = {
-        "searched": (searched, infer_parts(searched)),
-        "random": (load_arch(best_random / "arch.json")[0], config.random.parts),
-        "x3d": (x3d_like_arch(config.preset, config.search.flops_window), "sparse"),
-    }
-    for run in sorted((random_out / "runs").iterdir()):  # every random architecture on the same test views
-        if not any(run.glob("eval_*/metrics.json")):
-            evaluate(run)
-    for label, (arch, parts) in models.items():
-        for seed in seeds:
-            run = out / f"{label}_seed{seed}"
-            if label == "random" and seed == config.train.seed:
-                continue  # the random search already trained the best one with this seed
-            if not (run / "result.json").exists():
-                seeded = load_config(args.config, [*args.overrides, f"train.seed={seed}"])
-                train(seeded, arch, seeded.preset, parts, run, label=label)
-            if not any(run.glob("eval_*/metrics.json")):
-                evaluate(run)
-    report_main([str(out), "--out", str(out / "report")])
-    print(f"done in {(time.perf_counter() - start) / 60:.1f} min")
+        run_random_search(load_config(self.config_path, self.random_overrides), self.config_path,
+                          self.random_overrides)
+
+    def _ranking_table(self) -> None:
+        import torch
+
+        from nni_autotsnet.ranking import inherited_accuracy, write_ranking_table
+        from nni_autotsnet.search import build_datasets
+        from nni_autotsnet.search_space import load_arch
+
+        config = self.base
+        if config.trainer.threads:
+            torch.set_num_threads(config.trainer.threads)
+        runs = self.random_runs()
+        archs = [load_arch(run / "arch.json")[0] for run in runs]
+        train_ds, val_ds = build_datasets(config)
+        supernet = self.ranking_dir / "supernet"
+        inherited = inherited_accuracy(supernet, archs, train_ds, val_ds, calibration_batches=self.calibration_batches,
+                                       batch_size=config.data.batch_size, num_workers=config.data.num_workers)
+        rows = [{"arch": run.name, "gflops": _read(run / "result.json")["gflops"], "inherited_acc": acc,
+                 "scratch_acc": _read(self.eval_file(run))["top1"], "scratch_run": str(run),
+                 "supernet": str(supernet / "part1_all")} for run, acc in zip(runs, inherited)]
+        write_ranking_table(rows, self.ranking_dir / "ranking.csv")
+
+    def units(self) -> list[Unit]:
+        """Every unit in the order it runs; later ones read what earlier ones wrote."""
+        from nni_autotsnet.search_space import load_arch, x3d_like_arch
+
+        units: list[Unit] = []
+
+        def add_train_and_eval(what: str, run: Path, arch_of: Callable[[], tuple], seed: int, label: str) -> None:
+            units.append(Unit(f"train {what}", lambda: (run / "result.json").is_file(),
+                              lambda: self._train(*arch_of(), run, seed, label)))
+            units.append(Unit(f"evaluate {what} on the test split ({self.protocol})",
+                              lambda: self.eval_file(run).is_file(), lambda: self._evaluate(run)))
+
+        for s in self.search_seeds:
+            out = self.search_dir(s)
+            units.append(Unit(f"PARSEC search, seed {s}", lambda out=out: (out / "result.json").is_file(),
+                              lambda s=s, out=out: self._search([*self.overrides, f"search.seed={s}"], out)))
+        for s in self.search_seeds:
+            for t in self.train_seeds:
+                add_train_and_eval(f"searched architecture of search seed {s}, train seed {t}",
+                                   self.train_dir(f"searched-s{s}", t),
+                                   lambda s=s: load_arch(self.search_dir(s) / "arch.json"), t, "searched")
+        units.append(Unit(f"random search: {self.num_random} architectures in the window (NNI Random), "
+                          f"train seed {self.train_seeds[0]}", self.random_done, self._random_search))
+        for i in range(self.num_random):
+            units.append(Unit(f"evaluate random architecture {i + 1}/{self.num_random} on the test split",
+                              lambda i=i: self.eval_file(self.random_runs()[i]).is_file(),
+                              lambda i=i: self._evaluate(self.random_runs()[i])))
+        for t in self.train_seeds[1:]:
+            add_train_and_eval(f"the random architecture selected by validation accuracy, train seed {t}",
+                               self.train_dir("random", t), lambda: load_arch(self.selected_random() / "arch.json"),
+                               t, "random")
+        x3d = x3d_like_arch(self.base.preset, self.base.search.flops_window)
+        for t in self.train_seeds:
+            add_train_and_eval(f"X3D-like baseline, train seed {t}", self.train_dir("x3d", t),
+                               lambda: (x3d, self.base.preset, "sparse"), t, "x3d")
+        supernet = self.ranking_dir / "supernet"
+        units.append(Unit("ranking supernet: one PARSEC search over parts=all, seed 0",
+                          lambda: (supernet / "result.json").is_file(),
+                          lambda: self._search(self.ranking_overrides, supernet)))
+        units.append(Unit("ranking table: inherited accuracy of every random architecture",
+                          lambda: (self.ranking_dir / "ranking.csv").is_file(), self._ranking_table))
+        return units
+
+    # the table ---------------------------------------------------------------------------------
+    def _run_row(self, run: Path) -> dict:
+        result = _read(run / "result.json")
+        return {"top1": 100 * _read(self.eval_file(run))["top1"], "gflops": result["gflops"],
+                "params": result["params"] / 1e6, "seed": result["seed"], "seconds": result["seconds"]}
+
+    def table(self) -> tuple[pd.DataFrame, dict[str, float], str]:
+        """The comparison table, the figures (name -> value) and the markdown page."""
+        from scipy.stats import ttest_ind
+
+        from nni_autotsnet.ranking import kendall_tau, read_ranking_table
+
+        random = {run.name: self._run_row(run) for run in self.random_runs()}
+        random_acc = [r["top1"] for r in random.values()]
+        selected = self.selected_random()
+        selected_runs = [self._run_row(selected)] + [self._run_row(self.train_dir("random", t))
+                                                     for t in self.train_seeds[1:]]
+        selected_acc = [r["top1"] for r in selected_runs]
+
+        def welch(acc: Sequence[float]) -> float:
+            if len(acc) < 2 or len(selected_acc) < 2:
+                return float("nan")
+            with warnings.catch_warnings():  # identical values (no spread) give NaN, with a warning
+                warnings.simplefilter("ignore", RuntimeWarning)
+                return float(ttest_ind(acc, selected_acc, equal_var=False).pvalue)
+
+        def rank(mean: float) -> int:
+            return 1 + sum(a > mean for a in random_acc)
+
+        def row(model: str, arch: str, runs: list[dict], p: float | None, rank_: int | None,
+                compute: float | None) -> dict:
+            acc = pd.Series([r["top1"] for r in runs], dtype=float)
+            std = float(acc.std(ddof=1)) if len(acc) > 1 else float("nan")
+            return {"model": model, "architecture": arch, GFLOPS: float(pd.Series([r["gflops"] for r in runs]).mean()),
+                    "params (M)": float(pd.Series([r["params"] for r in runs]).mean()), "n": len(acc),
+                    "seeds": " ".join(str(r["seed"]) for r in runs), "test top-1 mean (%)": float(acc.mean()),
+                    "test top-1 std (%)": std,
+                    "test top-1 (%)": f"{acc.mean():.2f}" + ("" if math.isnan(std) else f" ± {std:.2f}"),
+                    "Welch p vs selected random": p, "rank among random": rank_, "compute (min)": compute}
+
+        parsec_min = sum(search_seconds(self.search_dir(s)) for s in self.search_seeds) / 60
+        random_min = sum(r["seconds"] for r in random.values()) / 60
+        rows, searched_all, searched_means = [], [], []
+        for s in self.search_seeds:
+            runs = [self._run_row(self.train_dir(f"searched-s{s}", t)) for t in self.train_seeds]
+            acc = [r["top1"] for r in runs]
+            searched_all += runs
+            searched_means.append(sum(acc) / len(acc))
+            rows.append(row(f"PARSEC searched, search seed {s}", _digest(self.search_dir(s) / "arch.json"), runs,
+                            welch(acc), rank(sum(acc) / len(acc)), search_seconds(self.search_dir(s)) / 60))
+        all_acc = [r["top1"] for r in searched_all]
+        rows.append(row(f"PARSEC searched, all {len(self.search_seeds)} searches", "-", searched_all, welch(all_acc),
+                        None, parsec_min))
+        rows.append(row("random, selected by validation accuracy", selected.name, selected_runs, None,
+                        rank(sum(selected_acc) / len(selected_acc)), random_min))
+        x3d_runs = [self._run_row(self.train_dir("x3d", t)) for t in self.train_seeds]
+        x3d_acc = [r["top1"] for r in x3d_runs]
+        rows.append(row("X3D-like (in the space)", "x3d", x3d_runs, welch(x3d_acc), rank(sum(x3d_acc) / len(x3d_acc)),
+                        None))
+        best = max(random, key=lambda name: random[name]["top1"])
+        rows.append(row("random, best by test accuracy (an oracle, for scale)", best, [random[best]], None, 1, None))
+        rows.append(row(f"random, all {len(random)} architectures (one seed each; std across architectures)", "-",
+                        list(random.values()), None, None, random_min))
+        table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
+
+        ranking = read_ranking_table(self.ranking_dir / "ranking.csv")
+        tau, tau_p = kendall_tau(list(ranking["inherited_acc"]), list(ranking["scratch_acc"]))
+        span = max(random_acc) - min(random_acc)
+        std = lambda acc: float(pd.Series(acc, dtype=float).std(ddof=1)) if len(acc) > 1 else float("nan")  # noqa: E731
+        searched_mean, selected_mean = sum(all_acc) / len(all_acc), sum(selected_acc) / len(selected_acc)
+        figures = {
+            "searched_mean_pct": searched_mean, "selected_random_mean_pct": selected_mean,
+            "searched_minus_selected_random_points": searched_mean - selected_mean,
+            "welch_p_all_runs": welch(all_acc), "welch_p_search_seed_means": welch(searched_means),
+            "parsec_search_min": parsec_min, "random_search_min": random_min,
+            "compute_ratio_parsec_over_random": parsec_min / random_min if random_min else float("nan"),
+            "goal_met": float(searched_mean >= selected_mean and random_min > 0 and parsec_min <= random_min / 2),
+            "random_span_points": span, "x3d_seed_std_points": std(x3d_acc),
+            "selected_random_seed_std_points": std(selected_acc),
+            "x3d_std_over_span": std(x3d_acc) / span if span else float("nan"),
+            "selected_random_std_over_span": std(selected_acc) / span if span else float("nan"),
+            "kendall_tau": tau, "kendall_tau_p": tau_p, "ranking_archs": float(len(ranking)),
+        }
+        return table, figures, self._markdown(table, figures)
+
+    def _markdown(self, table: pd.DataFrame, f: dict[str, float]) -> str:
+        window = self.base.search.flops_window
+        n_random, n_seeds = self.num_random, len(self.train_seeds)
+        lines = [
+            "# PARSEC against NNI's random search (issue 11)", "",
+            f"Preset `{self.base.preset}`, FLOPs window {list(window) if window else '-'} {GFLOPS}; every model "
+            f"trained from scratch with the same recipe and evaluated on the test split ({self.protocol}). "
+            f"PARSEC searches with seeds {', '.join(map(str, self.search_seeds))}, each searched architecture "
+            f"trained with train seeds {', '.join(map(str, self.train_seeds))}; {n_random} random architectures "
+            f"trained once (seed {self.train_seeds[0]}), the one selected by validation accuracy retrained with the "
+            f"other train seeds; X3D-like with every train seed. "
+            "Welch's p: two-sided, unequal variances, against the selected random architecture's seeds. Rank: 1 + "
+            f"the number of the {n_random} random architectures whose test accuracy is higher than the row's mean. "
+            "Compute: wall minutes of the searches' epochs (training and validation, every part) and of the "
+            f"{n_random} random trainings' epochs, on the same machine and threads "
+            f"(trainer.threads = {self.base.trainer.threads}).", "",
+            to_markdown(table), "",
+            "## Figures", "",
+            f"- searched mean {f['searched_mean_pct']:.2f}% against the selected random "
+            f"{f['selected_random_mean_pct']:.2f}% ({f['searched_minus_selected_random_points']:+.2f} points); "
+            f"Welch's p {f['welch_p_all_runs']:.3g} over "
+            f"all runs, {f['welch_p_search_seed_means']:.3g} with one mean per search seed",
+            f"- compute: PARSEC's searches {f['parsec_search_min']:.1f} min, the random search's trainings "
+            f"{f['random_search_min']:.1f} min (ratio {f['compute_ratio_parsec_over_random']:.2f}; goal <= 0.5)",
+            f"- goal (searched mean >= selected random mean at <= 1/2 of random search's compute): "
+            f"{'met' if f['goal_met'] else 'not met'}",
+            f"- architecture matters: the {n_random} random architectures span {f['random_span_points']:.2f} points "
+            f"of test accuracy (max - min); seed-to-seed std of one architecture: X3D-like "
+            f"{f['x3d_seed_std_points']:.2f} points ({f['x3d_std_over_span']:.2f} of the span), selected random "
+            f"{f['selected_random_seed_std_points']:.2f} points ({f['selected_random_std_over_span']:.2f} of the span)"
+            "; goal: span >= 15 points, std <= 1/3 of it",
+            f"- supernet ranking: Kendall tau {f['kendall_tau']:.3f} (p = {f['kendall_tau_p']:.3g}) between the "
+            f"{int(f['ranking_archs'])} random architectures' accuracy on the whole-space supernet's inherited "
+            "weights (validation split, batch norm recalibrated) and their from-scratch test accuracy "
+            "(`ranking/ranking.csv`; goal >= 0.5)", "",
+            "![accuracy against GFLOPs per view](report/fig2_accuracy_vs_gflops.png)", "",
+            "Report (Fig. 2 analog, Table 1 analog, alpha per search, ranking scatter): `report/report.md`.", ""]
+        return "\n".join(lines)
+
+    # running -----------------------------------------------------------------------------------
+    def run(self) -> dict[str, float]:
+        """Run (or skip) every unit with progress lines, then write the table and the report."""
+        from nni_autotsnet.report import main as report_main
+
+        start = time.perf_counter()
+        units = self.units()
+        for k, unit in enumerate(units, 1):
+            elapsed = (time.perf_counter() - start) / 60
+            if unit.done():
+                print(f"[compare {k}/{len(units)}] {unit.what}: done before, skipped ({elapsed:.1f} min elapsed)",
+                      flush=True)
+                continue
+            print(f"[compare {k}/{len(units)}] {unit.what} ({elapsed:.1f} min elapsed)", flush=True)
+            unit.run()
+        table, figures, markdown = self.table()
+        self.out.mkdir(parents=True, exist_ok=True)
+        table.to_csv(self.out / "compare.csv", index=False)
+        pd.DataFrame({"figure": list(figures), "value": list(figures.values())}).to_csv(
+            self.out / "compare_figures.csv", index=False)
+        (self.out / "compare.md").write_text(markdown)
+        report_main([str(self.out), "--out", str(self.out / "report"), "--protocol", self.protocol])
+        print(markdown, flush=True)
+        print(f"[compare] done in {(time.perf_counter() - start) / 60:.1f} min: {self.out / 'compare.md'}", flush=True)
+        return figures
+
+
+def _digest(arch_file: Path) -> str:
+    from nni_autotsnet.random_search import arch_digest
+    from nni_autotsnet.search_space import load_arch
+
+    return arch_digest(load_arch(arch_file)[0])
+
+
+def _seeds(text: str) -> list[int]:
+    seeds = [int(s) for s in text.split(",") if s.strip()]
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected distinct integers separated by commas")
+    return seeds
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", default="experiments/random_tiny.yaml",
+                        help="experiment YAML with the search, training and random sections")
+    parser.add_argument("--out", default="runs/compare-tiny", help="output folder (resumed when it exists)")
+    parser.add_argument("--search-seeds", type=_seeds, default=[0, 1, 2], metavar="S,S,...")
+    parser.add_argument("--train-seeds", type=_seeds, default=[0, 1, 2], metavar="T,T,...",
+                        help="the first one also trains the random architectures")
+    parser.add_argument("--random", type=int, default=16, help="random architectures (each trained once)")
+    parser.add_argument("--calibration-batches", type=int, default=10,
+                        help="training batches that recalibrate batch norm for the inherited accuracy")
+    parser.add_argument("overrides", nargs="*", metavar="key.sub=value", help="config overrides for every run")
+    args = parser.parse_args(argv)
+    if args.random < 2:
+        parser.error("--random must be >= 2 (a span and a rank need several architectures)")
+    from nni_autotsnet.config import ConfigError
+
+    try:
+        comparison = Comparison(args.config, args.overrides, Path(args.out), args.search_seeds, args.train_seeds,
+                                args.random, args.calibration_batches)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    comparison.run()
     return 0
 
 
