@@ -7,9 +7,11 @@ checks that inherited accuracies come out as fractions and the report reads what
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import io
 import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -21,6 +23,17 @@ from nni_autotsnet.ranking import (RANKING_COLUMNS, RankingError, inherited_accu
 from nni_autotsnet.report import find_all, main as report_main
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+COMMANDS = ("search", "train", "evaluate", "export", "random_search", "report", "report_plots", "demo")
+
+
+def test_the_library_modules_import_no_command():
+    """ranking and supernet are libraries: no import of a command module, at the top or inside a function."""
+    package = Path(__file__).resolve().parents[1] / "nni_autotsnet"
+    for name in ("ranking.py", "supernet.py"):
+        tree = ast.parse((package / name).read_text())
+        imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+        imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+        assert not {f"nni_autotsnet.{c}" for c in COMMANDS} & imported, (name, imported)
 
 
 # ------------------------------------------------------------------------------------------------
