@@ -53,6 +53,11 @@ class KendallTau(NamedTuple):
     tau: float
     pvalue: float
 
+    def __str__(self) -> str:
+        if math.isnan(self.tau):
+            return "undefined (fewer than two architectures, or one side gives them all the same value)"
+        return f"{self.tau:.3f} (p = {self.pvalue:.3g})"
+
 
 def kendall_tau(x: Sequence[float], y: Sequence[float]) -> KendallTau:
     """Kendall's rank correlation of ``x`` and ``y`` (``scipy.stats.kendalltau``, tau-b: ties allowed).

@@ -264,6 +264,7 @@ def plot_ranking(table: RankingTable, path: Path) -> Path:
 
     frame = table.frame.dropna(subset=["inherited_acc", "scratch_acc"])
     tau, p = ranking_tau(table.frame)
+    shown = f"{tau:.3f} (p = {p:.3g})" if not math.isnan(tau) else "undefined"
     fig = Figure(figsize=(7, 5.5), layout="constrained")
     ax = fig.add_subplot()
     points = ax.scatter(100 * frame["inherited_acc"], 100 * frame["scratch_acc"], c=frame["gflops"], cmap="viridis",
@@ -275,7 +276,7 @@ def plot_ranking(table: RankingTable, path: Path) -> Path:
                     textcoords="offset points", fontsize=7, color="0.35")
     ax.set_xlabel("accuracy on the supernet's inherited weights, batch norm recalibrated (%)")
     ax.set_ylabel("test top-1 trained from scratch (%)")
-    ax.set_title(f"How well the supernet ranks: Kendall tau = {tau:.3f} (p = {p:.3g}), {len(frame)} architectures",
+    ax.set_title(f"How well the supernet ranks: Kendall tau = {shown}, {len(frame)} architectures",
                  fontsize=10)
     ax.grid(alpha=0.3)
     return _save(fig, path)
@@ -285,7 +286,7 @@ def _ranking_section(table: RankingTable, out: Path) -> tuple[str, list[tuple[Pa
     """The report's section on one ranking table, its markdown file and its scatter plot."""
     from nni_autotsnet.ranking import ranking_tau
 
-    tau, p = ranking_tau(table.frame)
+    tau = ranking_tau(table.frame)
     n = int((table.frame["inherited_acc"].notna() & table.frame["scratch_acc"].notna()).sum())
     shown = table.frame.sort_values("inherited_acc", ascending=False, kind="stable").rename(columns={
         "arch": "architecture", "gflops": GFLOPS_LABEL, "inherited_acc": "inherited acc (%)",
@@ -293,14 +294,14 @@ def _ranking_section(table: RankingTable, out: Path) -> tuple[str, list[tuple[Pa
     for column in ("inherited acc (%)", "from-scratch test top-1 (%)"):
         shown[column] = 100 * shown[column]
     text = (f"Kendall tau between the accuracy of each architecture on the supernet's inherited weights (batch "
-            f"norm recalibrated on training batches) and its test top-1 trained from scratch: **{tau:.3f}** "
-            f"(p = {p:.3g}, {n} architectures; 1: the supernet orders them as training from scratch does, "
-            f"0: no relation). Table: `{table.path}`.\n\n"
+            f"norm recalibrated on training batches) and its test top-1 trained from scratch: **{tau}**, "
+            f"{n} architectures (1: the supernet orders them as training from scratch does, 0: no relation, "
+            f"-1: the reverse). Table: `{table.path}`.\n\n"
             + to_markdown(shown, drop=("path", "scratch_run", "supernet")) + "\n")
     md, png = out / f"ranking_{table.name}.md", out / f"ranking_{table.name}.png"
     md.write_text(text)
     plot_ranking(table, png)
-    return text, [(md, f"supernet ranking, Kendall tau {tau:.3f} (markdown)"),
+    return text, [(md, f"supernet ranking, Kendall tau {tau.tau:.3f} (markdown)"),
                   (png, "inherited against from-scratch accuracy, one point per architecture")]
 
 

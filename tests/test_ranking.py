@@ -56,7 +56,9 @@ def test_tau_counts_concordant_minus_discordant_pairs():
 def test_tau_drops_missing_values_and_is_nan_when_undefined():
     assert kendall_tau([1, 2, float("nan"), 3], [1, 2, 0, 3]).tau == pytest.approx(1.0)
     assert all(math.isnan(v) for v in kendall_tau([1.0], [2.0]))
-    assert all(math.isnan(v) for v in kendall_tau([1, 2, 3], [5, 5, 5]))  # a constant side has no order
+    undefined = kendall_tau([1, 2, 3], [5, 5, 5])  # a constant side has no order
+    assert all(math.isnan(v) for v in undefined) and str(undefined).startswith("undefined (")
+    assert str(kendall_tau([1, 2, 3], [1, 2, 3])) == "1.000 (p = 0.333)"
     with pytest.raises(ValueError, match="3 values against 2"):
         kendall_tau([1, 2, 3], [1, 2])
 
@@ -120,7 +122,7 @@ def test_report_prints_tau_and_plots_the_scatter(tmp_path, scratch, tau):
     png = out / "ranking_ranking.png"
     assert png.read_bytes()[:8] == PNG_MAGIC and png.stat().st_size > 10_000
     page = (out / "report.md").read_text()
-    assert "## How well the supernet ranks architectures" in page and f"**{tau:.3f}**" in page
+    assert "## How well the supernet ranks architectures" in page and f"**{tau:.3f} (p = " in page
     assert "GFLOPs per view (multiply-adds)" in (out / "ranking_ranking.md").read_text()
     # a ranking table given as a file works too, next to other runs
     _, _, rankings = find_all([str(folder / "ranking.csv")])
