@@ -22,6 +22,7 @@ import torch
 from torch.utils.data import Dataset
 
 from .annotations import VideoList, read_video_list, resolve_classes
+from .cache import ensure_cache
 from .clip_sampling import RandomClipSampler, UniformClipSampler
 from .decoding import VideoReader
 from .errors import SkippedVideoWarning, VideoDecodeError
@@ -62,6 +63,10 @@ class VideoDatasetBase(Dataset):
         Raise on the first bad video instead of skipping it.
     end_mode
         ``'clamp'`` or ``'loop'`` for clips longer than the video.
+    cache
+        Folder of the decoded-frame cache (:mod:`.cache`): every video is decoded once, at the
+        largest short side the transforms use, and read from a memory-mapped file afterwards.
+        Built on first use; ``None`` decodes every clip from the file.
     """
 
     def __init__(
@@ -77,12 +82,14 @@ class VideoDatasetBase(Dataset):
         end_mode: str = "clamp",
         hflip: bool | None = None,
         autoaugment: bool | None = None,
+        cache: str | None = None,
     ):
         self.preset = get_preset(preset, num_frames=num_frames, stride=stride, hflip=hflip, autoaugment=autoaugment)
         classes = resolve_classes(list_file, labels_file, classes_from)
         self.videos: VideoList = read_video_list(list_file, root, classes)
         self.strict = strict
         self.end_mode = end_mode
+        self.cache = ensure_cache(self.videos, cache, self.cache_short_side) if cache is not None else None
         # Per-video skip counts and reason codes, in shared memory so that DataLoader workers'
         # writes are seen by the main process (each index is loaded by one worker at a time).
         self._skips = torch.zeros(len(self.videos.records), dtype=torch.int32).share_memory_()
@@ -101,10 +108,18 @@ class VideoDatasetBase(Dataset):
     def __len__(self) -> int:
         return len(self.videos.records)
 
+    @property
+    def cache_short_side(self) -> int:
+        """The largest short side the transforms need: frames are cached no larger."""
+        raise NotImplementedError
+
     def _decode(self, index: int, sampler) -> tuple[np.ndarray, list]:
         """Decode all clips the sampler asks for from one video: frames ``[sum T, H, W, 3]``."""
         record = self.videos.records[index]
         rng = np.random.default_rng(int(torch.randint(0, 2**62, ())))  # follows torch seeding
+        if self.cache is not None:
+            clips = sampler(self.cache.info(index), rng)
+            return self.cache.frames_at(index, np.concatenate([c.times for c in clips])).frames, clips
         with VideoReader(record.path) as reader:
             clips = sampler(reader.info, rng)
             decoded = reader.frames_at(np.concatenate([c.times for c in clips]))
@@ -179,6 +194,10 @@ class VideoClipDataset(VideoDatasetBase):
         self.sampler = RandomClipSampler(self.preset.num_frames, self.preset.stride, self.end_mode)
         self.transform = train_transform(self.preset)
 
+    @property
+    def cache_short_side(self) -> int:
+        return max(self.preset.jitter)
+
     def _replacement(self, index: int, attempt: int) -> int:
         # A random other video, as SlowFast retries, so one bad file does not bias the batch.
         return index if attempt == 0 else int(torch.randint(0, len(self), ()))
@@ -211,6 +230,10 @@ class VideoViewDataset(VideoDatasetBase):
         self.num_clips, self.num_crops = parse_views(views if views is not None else self.preset.views)
         self.sampler = UniformClipSampler(self.preset.num_frames, self.preset.stride, self.num_clips, self.end_mode)
         self.transform = eval_transform(self.preset)
+
+    @property
+    def cache_short_side(self) -> int:
+        return self.preset.test_size
 
     @property
     def num_views(self) -> int:

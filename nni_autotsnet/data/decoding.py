@@ -271,6 +271,33 @@ class VideoReader:
         return DecodedFrames(frames=frames, pts=pts, times=times)
 
 
+    def all_frames(self) -> DecodedFrames:
+        """Decode every frame from the start: ``frames`` in presentation order, ``times`` = ``pts``.
+
+        Used by the decoded-frame cache (:mod:`.cache`). Raises :class:`VideoDecodeError` like
+        :meth:`frames_at`, a truncated file included.
+        """
+        if self._container is None:
+            raise VideoDecodeError(self.path, "reader is closed")
+        frames, pts = [], []
+        try:
+            for frame, t in self._frames(0.0):
+                frames.append(frame.to_ndarray(format="rgb24"))
+                pts.append(t)
+        except (av.error.FFmpegError, OSError, ValueError) as err:
+            at = f" after {pts[-1]:.2f}s" if pts else ""
+            raise VideoDecodeError(self.path, f"decode error{at}: {err}") from None
+        if not frames:
+            raise VideoDecodeError(self.path, "no frames decoded")
+        missing = self.info.duration - pts[-1]
+        if self.info.duration > 0 and missing > max(1.0, 0.1 * self.info.duration):
+            raise VideoDecodeError(self.path, f"truncated: frames stop at {pts[-1]:.2f}s of {self.info.duration:.2f}s")
+        order = np.argsort(np.asarray(pts), kind="stable")  # decode order is presentation order after reordering
+        stacked = np.stack([frames[i] for i in order])
+        times = np.asarray(pts, dtype=np.float64)[order]
+        return DecodedFrames(frames=stacked, pts=times, times=times.copy())
+
+
 def probe_video(path: str | os.PathLike) -> VideoInfo:
     """Read a video's :class:`VideoInfo` from its container (no decoding)."""
     with VideoReader(path) as reader:
