@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from nni_autotsnet.data import CLASS_NAMES, VideoReader, make_benchmark
+from nni_autotsnet.data.benchmark import split_sizes
 from nni_autotsnet.data.__main__ import main
 from nni_autotsnet.data.synthetic import _trajectory, render_video, sample_spec
 from nni_autotsnet.data.testing import small_benchmark, write_garbage
@@ -33,7 +34,7 @@ def test_layout_and_lists(bench):
     path, label = rows["val"][4]
     with VideoReader(bench / path) as reader:
         assert reader.info.codec == "h264" and reader.info.container.startswith("mov,mp4")
-        assert 3.0 - 0.1 <= reader.info.duration <= 4.0 + 0.1 and label == CLASS_NAMES[4]
+        assert 2.0 - 0.1 <= reader.info.duration <= 3.0 + 0.1 and label == CLASS_NAMES[4]
 
 
 def test_deterministic_for_a_seed(bench, tmp_path):
@@ -104,3 +105,32 @@ def test_check_cli(bench, tmp_path, capsys):
     lst.write_text("a.mp4 0\nlonely_path_without_label\n")
     assert main(["check", str(lst)]) == 2
     assert "mixed.txt:2" in capsys.readouterr().err
+
+
+def test_motion_per_sampled_frame_does_not_depend_on_the_frame_rate():
+    """Two videos of a class move alike between sampled frames whatever their rates (the speed pair stays apart)."""
+    steps = {}
+    for name in ("move_right", "drift_slow", "drift_fast"):
+        label = CLASS_NAMES.index(name)
+        per_rate = {}
+        for index in range(60):
+            spec = sample_spec(label, 0, index, stride=4)
+            x, y, _ = _trajectory(spec)
+            step = np.hypot(x[4] - x[0], y[4] - y[0]) / min(spec.height, spec.width)
+            per_rate.setdefault(float(spec.fps), []).append(step)
+        assert len(per_rate) >= 3
+        steps[name] = np.concatenate(list(per_rate.values()))
+        means = [np.mean(v) for v in per_rate.values()]
+        assert max(means) - min(means) < 0.01, (name, per_rate.keys(), means)
+    assert steps["drift_slow"].max() < steps["drift_fast"].min()  # no overlap in speed
+
+
+def test_split_sizes_default_and_explicit(tmp_path, capsys):
+    assert split_sizes() == {"train": 60, "val": 20, "test": 50}  # 500 test videos for 10 classes
+    assert main(["make-benchmark", "--out", str(tmp_path / "b"), "--classes", "2", "--train", "2", "--val", "1",
+                 "--test", "3", "--workers", "1"]) == 0
+    assert "wrote 12 videos (train 4, val 2, test 6)" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="splits"):
+        make_benchmark(tmp_path / "c", num_classes=2, splits={"train": 1, "val": 0, "test": 1})
+    with pytest.raises(SystemExit):
+        main(["make-benchmark", "--out", str(tmp_path / "d"), "--videos-per-class", "5", "--test", "2"])

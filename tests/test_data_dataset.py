@@ -157,6 +157,9 @@ def test_lightning_callback_reports_at_epoch_end(broken):
 
     ds = VideoClipDataset(str(broken / "list.txt"), preset="tiny")
     callback = SkippedVideosCallback()
+    # Replacements are drawn at random and 5 of these 9 videos are bad: seed them, so the chance of
+    # 10 bad draws in a row (the dataset's give-up point, ~2% an epoch here) cannot make the test flaky.
+    torch.manual_seed(0)
     trainer = pl.Trainer(
         max_epochs=1, callbacks=[callback], logger=False, enable_checkpointing=False,
         enable_progress_bar=False, enable_model_summary=False, accelerator="cpu",
