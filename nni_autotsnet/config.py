@@ -19,7 +19,7 @@ from typing import Any, Mapping, Sequence
 import yaml
 
 from nni_autotsnet.search_space.layout import PARTS, make_layout
-from nni_autotsnet.search_space.presets import PresetError, load_preset
+from nni_autotsnet.search_space.presets import PRESET_NAMES, PresetError, load_preset
 from nni_autotsnet.yamlcheck import YamlReader
 
 __all__ = ["ConfigError", "DEFAULTS", "TABLE2", "DataConfig", "PartConfig", "SearchConfig", "TrainConfig",
@@ -33,6 +33,7 @@ class ConfigError(ValueError):
 
 # Supplement Table 2: epochs, weight learning rate (total batch 256) and alpha learning rate per part.
 TABLE2 = {"sparse": (800, 0.4, 0.015), "fusion": (400, 0.2, 0.015), "all": (200, 0.2, 0.010)}
+OPTIMIZERS = ("sgd", "adamw")  # train.optimizer
 REFERENCE_BATCH = 256  # the supplement's total batch (8 clips x 32 GPUs) for Table 2's learning rates
 
 DEFAULTS: dict[str, Any] = {
@@ -51,6 +52,7 @@ DEFAULTS: dict[str, Any] = {
         "hflip": True,             # random horizontal flip (turn off for direction-sensitive classes)
         "autoaugment": True,       # AutoAugment, same parameters on every frame of a clip
         "val_views": 1,            # temporal views per validation video during the search
+        "cache": None,             # folder of the decoded-frame cache (decode each video once); null: decode every clip
     },
     "search": {
         "num_samples": 13,         # K, architectures sampled per step (supplement: 13)
@@ -74,8 +76,11 @@ DEFAULTS: dict[str, Any] = {
         "warmup_epochs": 34,       # linear warm-up (supplement: 34 of 300), times epoch_scale
         "lr": 0.4,                 # at total batch 256 (supplement); half-period cosine after the warm-up
         "lr_scale": None,          # lr times this; null: total batch / 256 (linear scaling rule)
+        "optimizer": "sgd",        # sgd (supplement: momentum, weight decay) or adamw (lr and weight_decay as given)
         "weight_decay": 5.0e-5,
         "momentum": 0.9,
+        "label_smoothing": 0.0,    # cross-entropy label smoothing
+        "dropout": 0.5,            # before the classifier (supplement: 0.5)
         "seed": 0,                 # seeds initialisation and data order
         "eval_views": None,        # test protocol of evaluate (e.g. 10-LeftCenterRight); null: the data preset's
     },
@@ -116,6 +121,7 @@ class DataConfig:
     hflip: bool
     autoaugment: bool
     val_views: int | str
+    cache: Path | None
 
 
 @dataclass(frozen=True)
@@ -151,6 +157,9 @@ class TrainConfig:
     momentum: float
     seed: int
     eval_views: int | str | None
+    optimizer: str = "sgd"
+    label_smoothing: float = 0.0
+    dropout: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -295,7 +304,7 @@ def _path(value: str | None, base: Path) -> Path | None:
 def _validate(raw: dict, where: str, base: Path) -> ExperimentConfig:
     r = YamlReader(raw, "", where, ConfigError)
     preset_name = r.get("preset", str)
-    preset_ref = preset_name if preset_name in ("tiny", "S", "M", "L") else str(_path(preset_name, base))
+    preset_ref = preset_name if preset_name in PRESET_NAMES else str(_path(preset_name, base))
     try:
         preset = load_preset(preset_ref)
     except PresetError as err:
@@ -312,7 +321,7 @@ def _validate(raw: dict, where: str, base: Path) -> ExperimentConfig:
         batch_size=d.get("batch_size", int, check=lambda v: v > 0, why="must be > 0"),
         num_workers=d.get("num_workers", int, check=lambda v: v >= 0, why="must be >= 0"),
         hflip=_bool(d, "hflip"), autoaugment=_bool(d, "autoaugment"),
-        val_views=d.get("val_views", (int, str)),
+        val_views=d.get("val_views", (int, str)), cache=opt_path("cache"),
     )
     d.finish()
     if data.train is None and data.benchmark is None:
@@ -394,6 +403,9 @@ def _train_and_random(r: YamlReader, base: Path, total_batch: int, search: Searc
         weight_decay=t.get("weight_decay", float, check=lambda v: v >= 0, why=">= 0"),
         momentum=t.get("momentum", float, check=lambda v: 0 <= v < 1, why="in [0, 1)"),
         seed=t.get("seed", int), eval_views=t.get("eval_views", (int, str), None),
+        optimizer=t.get("optimizer", str, check=lambda v: v in OPTIMIZERS, why=f"one of {list(OPTIMIZERS)}"),
+        label_smoothing=t.get("label_smoothing", float, check=lambda v: 0 <= v < 1, why="in [0, 1)"),
+        dropout=t.get("dropout", float, check=lambda v: 0 <= v < 1, why="in [0, 1)"),
     )
     t.finish()
     q = r.sub("random")

@@ -126,7 +126,8 @@ def test_dataset(config: ExperimentConfig, list_file: str | Path | None, views: 
     if not Path(list_file).is_file():
         raise EvalError(f"{list_file}: no such test list")
     return make_dataset(list_file, root=data.root, split="test", preset=data.preset, views=views,
-                        labels_file=str(labels) if labels else None, classes_from=None if labels else str(train_list))
+                        labels_file=str(labels) if labels else None, classes_from=None if labels else str(train_list),
+                        cache=str(data.cache) if data.cache else None)
 
 
 def _write(out: Path, names: list[str], rows: list[dict], metrics: dict) -> None:

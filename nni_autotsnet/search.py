@@ -99,7 +99,7 @@ def build_datasets(config: ExperimentConfig):
     else:
         train, val, labels = data.train, data.val, data.labels_file
     common = dict(root=data.root, preset=data.preset, labels_file=str(labels) if labels else None,
-                  classes_from=None if labels else str(train))
+                  classes_from=None if labels else str(train), cache=str(data.cache) if data.cache else None)
     train_ds = make_dataset(train, split="train", hflip=data.hflip, autoaugment=data.autoaugment, **common)
     val_ds = make_dataset(val, split="val", views=data.val_views, **common)
     return train_ds, val_ds

@@ -81,10 +81,12 @@ class TrainingModule(pl.LightningModule):
     """
 
     def __init__(self, preset: str, arch: Mapping[str, Any], parts: str, num_classes: int, lr: float, epochs: int,
-                 warmup_epochs: int = 0, weight_decay: float = 5e-5, momentum: float = 0.9, seed: int = 0):
+                 warmup_epochs: int = 0, weight_decay: float = 5e-5, momentum: float = 0.9, seed: int = 0,
+                 optimizer: str = "sgd", label_smoothing: float = 0.0, dropout: float = 0.5):
         super().__init__()
         self.save_hyperparameters()
         self.model = build_model(preset, dict(arch), parts=parts, num_classes=num_classes)
+        self.model.dropout.p = dropout
         self.last_lr = float("nan")  # the rate of the latest optimiser step
         self._steps = (1, 0)  # (total, warm-up) optimiser steps; set when training starts
 
@@ -94,6 +96,8 @@ class TrainingModule(pl.LightningModule):
     def configure_optimizers(self) -> torch.optim.Optimizer:
         # The rate is set before every step from the global step (on_train_batch_start): no scheduler
         # state to restore, so a resumed run with more epochs follows the new schedule.
+        if self.hparams.optimizer == "adamw":
+            return torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
         return torch.optim.SGD(self.parameters(), lr=self.hparams.lr, momentum=self.hparams.momentum,
                                weight_decay=self.hparams.weight_decay)
 
@@ -111,7 +115,7 @@ class TrainingModule(pl.LightningModule):
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         clips, labels = batch[0], batch[1]
         logits = self.model(clips)
-        loss = F.cross_entropy(logits, labels)
+        loss = F.cross_entropy(logits, labels, label_smoothing=self.hparams.label_smoothing)
         n = labels.shape[0]
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=n, sync_dist=True)
         self.log("train_acc", (logits.argmax(-1) == labels).float().mean(), on_step=False, on_epoch=True,
@@ -216,7 +220,7 @@ def portable_config(config: ExperimentConfig) -> dict:
     raw = copy.deepcopy(config.raw)
     raw["preset"] = config.preset
     raw["output"] = str(config.output)
-    for key in ("benchmark", "train", "val", "root", "labels_file"):
+    for key in ("benchmark", "train", "val", "root", "labels_file", "cache"):
         value = getattr(config.data, key)
         raw["data"][key] = None if value is None else str(value)
     raw["train"]["output"] = str(config.train.output)
@@ -316,7 +320,7 @@ def train(config: ExperimentConfig, arch: Mapping[str, Any], preset: str | None,
     t = config.train
     module = TrainingModule(preset, arch, layout.parts, train_ds.num_classes, lr=t.lr, epochs=t.epochs,
                             warmup_epochs=t.warmup_epochs, weight_decay=t.weight_decay, momentum=t.momentum,
-                            seed=t.seed)
+                            seed=t.seed, optimizer=t.optimizer, label_smoothing=t.label_smoothing, dropout=t.dropout)
     progress_bar = sys.stdout.isatty() and not in_nni_trial()
     recorder = EpochRecorder(out, label, t.epochs, echo=not progress_bar)
     trainer = pl.Trainer(

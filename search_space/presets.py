@@ -21,7 +21,7 @@ __all__ = [
 ]
 
 PRESET_DIR = Path(__file__).with_name("presets")
-PRESET_NAMES = ("tiny", "S", "M", "L")
+PRESET_NAMES = ("tiny", "tiny32", "S", "M", "L")
 
 # Candidate names of the Super TS-Fusion block (supplement section 2) and of the attention slot.
 FUSION_OPS = ("time_strided_conv", "time_strided_sampling", "time_to_channel", "skip")

@@ -72,6 +72,7 @@ def test_presets_follow_table_3():
     sizes = {name: (p.jitter, p.crop, p.test_size) for name, p in DATA_PRESETS.items()}
     assert sizes == {
         "tiny": ((64, 80), 64, 64),
+        "tiny32": ((32, 40), 32, 32),
         "S": ((182, 228), 160, 182),
         "M": ((256, 320), 224, 256),
         "L": ((356, 446), 312, 356),

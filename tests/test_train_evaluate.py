@@ -163,3 +163,26 @@ def test_bad_inputs_exit_2_naming_the_file(run, arch_file, bench, tmp_path, caps
     assert str(missing) in err and err.count("\n") == 1
     assert evaluate_cli.main(["--checkpoint", str(run), "--views", "3-diagonal"]) == 2
     assert "--views" in capsys.readouterr().err
+
+
+def test_recipe_keys_reach_the_training_module():
+    """train.optimizer / label_smoothing / dropout: validated with the key named, and used by the module."""
+    from nni_autotsnet.config import ConfigError, load_config
+    from nni_autotsnet.search_space import x3d_like_arch
+    from nni_autotsnet.training import TrainingModule
+
+    config = load_config("experiments/tiny32.yaml")
+    t = config.train
+    assert (t.optimizer, t.label_smoothing, t.dropout, t.lr) == ("adamw", 0.1, 0.2, 0.003)
+    assert config.data.cache is not None and config.data.cache.is_absolute()
+    assert load_config("experiments/tiny.yaml").train.optimizer == "sgd"  # the supplement's, by default
+    for override, key in (("train.optimizer=adam", "train.optimizer"), ("train.label_smoothing=1.5", "train.label_smoothing"),
+                          ("train.dropout=-0.1", "train.dropout")):
+        with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+            load_config("experiments/tiny32.yaml", [override])
+    module = TrainingModule("tiny32", x3d_like_arch("tiny32"), "sparse", 10, lr=t.lr, epochs=2,
+                            weight_decay=t.weight_decay, optimizer=t.optimizer, label_smoothing=t.label_smoothing,
+                            dropout=t.dropout)
+    assert isinstance(module.configure_optimizers(), torch.optim.AdamW) and module.model.dropout.p == 0.2
+    sgd = TrainingModule("tiny32", x3d_like_arch("tiny32"), "sparse", 10, lr=0.1, epochs=2)
+    assert isinstance(sgd.configure_optimizers(), torch.optim.SGD) and sgd.model.dropout.p == 0.5
