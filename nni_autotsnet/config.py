@@ -49,8 +49,8 @@ DEFAULTS: dict[str, Any] = {
         "preset": None,            # data preset (sizes, frames, stride); default: the space preset's name
         "batch_size": 8,           # clips per device and step (supplement: 8 per GPU)
         "num_workers": 2,          # DataLoader worker processes per device
-        "hflip": True,             # random horizontal flip (turn off for direction-sensitive classes)
-        "autoaugment": True,       # AutoAugment, same parameters on every frame of a clip
+        "hflip": None,             # random horizontal flip (off for direction-sensitive classes); null: the data preset's
+        "autoaugment": None,       # AutoAugment, same parameters on every frame of a clip; null: the data preset's
         "val_views": 1,            # temporal views per validation video during the search
         "cache": None,             # folder of the decoded-frame cache (decode each video once); null: decode every clip
     },
@@ -118,8 +118,8 @@ class DataConfig:
     preset: str
     batch_size: int
     num_workers: int
-    hflip: bool
-    autoaugment: bool
+    hflip: bool | None
+    autoaugment: bool | None
     val_views: int | str
     cache: Path | None
 
@@ -320,7 +320,7 @@ def _validate(raw: dict, where: str, base: Path) -> ExperimentConfig:
         preset=d.get("preset", str, None) or preset.name,
         batch_size=d.get("batch_size", int, check=lambda v: v > 0, why="must be > 0"),
         num_workers=d.get("num_workers", int, check=lambda v: v >= 0, why="must be >= 0"),
-        hflip=_bool(d, "hflip"), autoaugment=_bool(d, "autoaugment"),
+        hflip=_bool(d, "hflip", optional=True), autoaugment=_bool(d, "autoaugment", optional=True),
         val_views=d.get("val_views", (int, str)), cache=opt_path("cache"),
     )
     d.finish()
@@ -420,9 +420,11 @@ def _train_and_random(r: YamlReader, base: Path, total_batch: int, search: Searc
     return train, random
 
 
-def _bool(r: YamlReader, name: str) -> bool:
+def _bool(r: YamlReader, name: str, optional: bool = False) -> bool | None:
     r.used.add(name)
     value = r.data.get(name)
+    if value is None and optional:
+        return None
     if not isinstance(value, bool):
         raise r.fail(name, f"expected true or false, got {value!r}")
     return value
