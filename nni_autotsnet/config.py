@@ -33,7 +33,7 @@ class ConfigError(ValueError):
 
 # Supplement Table 2: epochs, weight learning rate (total batch 256) and alpha learning rate per part.
 TABLE2 = {"sparse": (800, 0.4, 0.015), "fusion": (400, 0.2, 0.015), "all": (200, 0.2, 0.010)}
-OPTIMIZERS = ("sgd", "adamw")  # train.optimizer
+OPTIMIZERS = ("sgd", "adamw")  # train.optimizer, search.weight_optimizer
 REFERENCE_BATCH = 256  # the supplement's total batch (8 clips x 32 GPUs) for Table 2's learning rates
 
 DEFAULTS: dict[str, Any] = {
@@ -68,6 +68,8 @@ DEFAULTS: dict[str, Any] = {
         "metric_samples": 256,     # architectures drawn per epoch to estimate E[GFLOPs] and C(alpha)
         "top_n": 5,                # most likely architectures listed in alpha.json
         "gradient_clip_val": None, # clip the weight gradients' norm
+        "weight_optimizer": "sgd", # sgd (supplement: momentum 0.9, cosine) or adamw (constant lr), for the supernet's weights
+        "weight_decay": 5.0e-5,    # of the supernet's weights (supplement: 5e-5)
     },
     "train": {                     # training an architecture from scratch (supplement section 3.2)
         "output": "runs/train",    # run directory of python -m nni_autotsnet.train
@@ -145,6 +147,8 @@ class SearchConfig:
     metric_samples: int
     top_n: int
     gradient_clip_val: float | None
+    weight_optimizer: str = "sgd"
+    weight_decay: float = 5e-5
 
 
 @dataclass(frozen=True)
@@ -356,6 +360,8 @@ def _validate(raw: dict, where: str, base: Path) -> ExperimentConfig:
         seed=s.get("seed", int), metric_samples=s.get("metric_samples", int, check=lambda v: v >= 1, why=">= 1"),
         top_n=s.get("top_n", int, check=lambda v: v >= 1, why=">= 1"),
         gradient_clip_val=s.get("gradient_clip_val", float, None, check=lambda v: v > 0, why="must be > 0"),
+        weight_optimizer=s.get("weight_optimizer", str, check=lambda v: v in OPTIMIZERS, why=f"one of {list(OPTIMIZERS)}"),
+        weight_decay=s.get("weight_decay", float, check=lambda v: v >= 0, why=">= 0"),
     )
     s.finish()
 

@@ -22,11 +22,12 @@ class VideoClassifier(LightningModule):
     """Cross-entropy on training clips; validation accuracy of each video's views averaged.
 
     Logs ``train_loss``, ``train_acc``, ``val_loss`` (NLL of the view-averaged probabilities)
-    and ``val_acc`` (video-level top-1). ``configure_optimizers`` gives SGD (momentum 0.9) at
-    ``learning_rate``; PARSEC uses its own optimisers unless told to use the evaluator's.
+    and ``val_acc`` (video-level top-1). ``configure_optimizers`` gives SGD (momentum 0.9) or, with
+    ``optimizer='adamw'``, AdamW at ``learning_rate``; PARSEC uses it with ``weight_optimizer='evaluator'``.
     """
 
-    def __init__(self, learning_rate: float = 0.1, weight_decay: float = 5e-5, momentum: float = 0.9):
+    def __init__(self, learning_rate: float = 0.1, weight_decay: float = 5e-5, momentum: float = 0.9,
+                 optimizer: str = "sgd"):
         super().__init__()
         self.save_hyperparameters()
 
@@ -53,5 +54,8 @@ class VideoClassifier(LightningModule):
         self.log("val_acc", acc, prog_bar=True, batch_size=n, sync_dist=True)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
+        if self.hparams.optimizer == "adamw":
+            return torch.optim.AdamW(self.parameters(), lr=self.hparams.learning_rate,
+                                     weight_decay=self.hparams.weight_decay)
         return torch.optim.SGD(self.parameters(), lr=self.hparams.learning_rate, momentum=self.hparams.momentum,
                                weight_decay=self.hparams.weight_decay)

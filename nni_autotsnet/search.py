@@ -158,13 +158,17 @@ def make_strategy(config: ExperimentConfig, part: PartConfig, seed: int, fixed: 
     """The part's PARSEC: the supplement's recipe (SGD at the part's Table 2 learning rate), said explicitly.
 
     ``Parsec`` trains the weights with the evaluator's optimiser by default (NNI's convention); the
-    search command keeps Table 2's SGD recipe, so it passes ``weight_optimizer='sgd'`` and ``weight_lr``.
+    search command keeps Table 2's SGD recipe, so it passes ``weight_optimizer='sgd'`` and ``weight_lr``,
+    unless ``search.weight_optimizer`` is ``adamw`` (the CPU benchmark's): then the evaluator's AdamW.
     """
     from nni_autotsnet.strategies import Parsec
 
     search = config.search
+    # search.weight_optimizer=adamw: the evaluator's AdamW (VideoClassifier) at the part's rate, constant
+    weights = (dict(weight_optimizer="sgd", weight_lr=part.weight_lr, weight_decay=search.weight_decay)
+               if search.weight_optimizer == "sgd" else dict(weight_optimizer="evaluator"))
     return Parsec(num_samples=search.num_samples, beta=search.beta, flops_window=search.flops_window,
-                  warmup=search.warmup, arch_lr=part.arch_lr, weight_optimizer="sgd", weight_lr=part.weight_lr,
+                  warmup=search.warmup, arch_lr=part.arch_lr, **weights,
                   seed=seed, metric_samples=search.metric_samples, gradient_clip_val=search.gradient_clip_val,
                   flops_fn=final_network_flops(config, fixed, num_classes), num_classes=num_classes)
 
@@ -222,7 +226,9 @@ def run_part(config: ExperimentConfig, part: PartConfig, index: int, fixed: dict
                    SkippedVideosCallback(), *callbacks],
     )
     train_loader.trainer = trainer
-    evaluator = Lightning(VideoClassifier(learning_rate=part.weight_lr), trainer, train_dataloaders=train_loader,
+    classifier = VideoClassifier(learning_rate=part.weight_lr, weight_decay=config.search.weight_decay,
+                                 optimizer=config.search.weight_optimizer)
+    evaluator = Lightning(classifier, trainer, train_dataloaders=train_loader,
                           val_dataloaders=DataLoader(val_ds, **loader),
                           fit_kwargs={"ckpt_path": str(checkpoint)} if resume else None)
     strategy.mutate_evaluator(evaluator).evaluate(model)

@@ -152,6 +152,24 @@ def test_the_search_command_keeps_the_supplements_sgd_recipe():
         assert kwargs["num_classes"] == 10
 
 
+def test_search_weight_optimizer_adamw_uses_the_evaluators():
+    """search.weight_optimizer=adamw: Parsec takes the evaluator's optimiser, which is AdamW at the part's rate."""
+    from nni_autotsnet.module import VideoClassifier
+    from nni_autotsnet.search import make_strategy
+
+    config = load_config("experiments/tiny32.yaml")
+    assert (config.search.weight_optimizer, config.search.weight_decay) == ("adamw", 0.05)
+    part = config.search.parts[0]
+    kwargs = make_strategy(config, part, 1, {}, num_classes=10)._module_kwargs
+    assert kwargs["weight_optimizer"] == "evaluator" and kwargs.get("weight_lr") is None
+    classifier = VideoClassifier(learning_rate=part.weight_lr, weight_decay=0.05, optimizer="adamw")
+    classifier.model = torch.nn.Linear(2, 2)
+    optimizer = classifier.configure_optimizers()
+    assert isinstance(optimizer, torch.optim.AdamW) and optimizer.param_groups[0]["lr"] == pytest.approx(0.003)
+    with pytest.raises(ConfigError, match=r"search\.weight_optimizer"):
+        load_config("experiments/tiny32.yaml", ["search.weight_optimizer=adam"])
+
+
 def test_a_config_extends_its_base_key_by_key(tmp_path):
     (tmp_path / "a.yaml").write_text("preset: tiny\ndata: {benchmark: bench, batch_size: 4}\nsearch: {beta: 0.1, "
                                      "flops_window: [0.006, 0.008]}\n")
