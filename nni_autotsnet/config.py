@@ -101,6 +101,7 @@ DEFAULTS: dict[str, Any] = {
         "precision": "32-true",    # Lightning precision
         "threads": None,           # torch intra-op threads per process; null: torch's default
         "log_every_n_steps": 10,
+        "channels_last": False,    # 5-D weights and clips in channels_last_3d (README: GPU path; off: not measured faster)
     },
 }
 
@@ -184,6 +185,7 @@ class TrainerConfig:
     precision: str
     threads: int | None
     log_every_n_steps: int
+    channels_last: bool = False
 
 
 @dataclass(frozen=True)
@@ -373,6 +375,7 @@ def _validate(raw: dict, where: str, base: Path) -> ExperimentConfig:
         precision=str(t.get("precision", (str, int))),
         threads=t.get("threads", int, None, check=lambda v: v >= 1, why=">= 1"),
         log_every_n_steps=t.get("log_every_n_steps", int, check=lambda v: v >= 1, why=">= 1"),
+        channels_last=_bool(t, "channels_last"),
     )
     t.finish()
     r.finish()

@@ -11,7 +11,7 @@ its label. ``PATH`` is a run directory of ``python -m nni_autotsnet.train`` (its
 directory's ``config.yaml``; the list to the benchmark's ``test.csv`` (a data set of your own
 needs ``--list``). Writes into ``DIR`` (default ``RUN/eval_<protocol>/``)::
 
-    metrics.json       top1, top5, views, protocol, num_videos, skipped, per_class, checkpoint, list
+    metrics.json       top1, top5, views, protocol, num_videos, skipped, per_class, checkpoint, list, precision
     predictions.csv    path, label, predicted, correct, top5 (';'-joined), score (mean probability of predicted)
     confusion.csv      rows: true class, columns: predicted class (class names as headers)
     per_class.csv      class, videos, correct, accuracy
@@ -31,7 +31,7 @@ from torch import nn
 
 from nni_autotsnet.config import ConfigError, ExperimentConfig, load_config
 
-__all__ = ["EvalError", "canonical_views", "resolve_checkpoint", "load_checkpoint", "test_dataset", "evaluate", "main"]
+__all__ = ["EvalError", "inference_autocast", "canonical_views", "resolve_checkpoint", "load_checkpoint", "test_dataset", "evaluate", "main"]
 
 _SHORT = re.compile(r"^(\d+)(?:-(center|c|lcr|leftcenterright))?$", re.IGNORECASE)
 
@@ -53,6 +53,24 @@ def canonical_views(text: str | int) -> tuple[int, int, str]:
     except ValueError as err:
         raise EvalError(f"--views: {err} (or 10-center, 10-lcr, 1)") from None
     return clips, crops, f"{clips}-{'LeftCenterRight' if crops == 3 else 'Center'}"
+
+
+def inference_autocast(precision: str, device_type: str):
+    """The autocast region of Lightning's ``precision`` for inference (a no-op for ``32-true``).
+
+    ``bf16-mixed`` runs in bfloat16, ``16-mixed`` in float16 (bfloat16 on CPU, as Lightning falls
+    back to there); the weights stay float32 and no gradient scaler is involved.
+    """
+    import contextlib
+
+    precision = str(precision)
+    if precision in ("32-true", "32", "64-true", "64"):
+        return contextlib.nullcontext()
+    if precision in ("bf16-mixed", "bf16"):
+        return torch.autocast(device_type, dtype=torch.bfloat16)
+    if precision in ("16-mixed", "16"):
+        return torch.autocast(device_type, dtype=torch.float16 if device_type == "cuda" else torch.bfloat16)
+    raise EvalError(f"trainer.precision={precision!r}: evaluate runs 32-true, bf16-mixed or 16-mixed")
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
@@ -168,13 +186,21 @@ def evaluate(checkpoint: str | Path, views: str | None = None, config: str | Pat
     use_cuda = cfg.trainer.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
     device = torch.device("cuda" if use_cuda else "cpu")
     model.to(device)
+    memory_format = torch.contiguous_format
+    if cfg.trainer.channels_last:
+        from nni_autotsnet.speed import to_channels_last_3d
+
+        to_channels_last_3d(model)
+        memory_format = torch.channels_last_3d
+    precision = cfg.trainer.precision
     batch = cfg.data.batch_size  # clips per forward pass: what training fitted on one device
     accumulator, seen_views = VideoLevelAccumulator(), set()
-    loader = DataLoader(dataset, batch_size=max(1, batch // (clips * crops)), num_workers=cfg.data.num_workers)
-    with torch.no_grad():
+    loader = DataLoader(dataset, batch_size=max(1, batch // (clips * crops)), num_workers=cfg.data.num_workers,
+                        pin_memory=use_cuda)
+    with torch.no_grad(), inference_autocast(precision, device.type):
         for views_batch, labels, indices in loader:
             seen_views.add(views_batch.shape[1])
-            flat = views_batch.flatten(0, 1).to(device)
+            flat = views_batch.flatten(0, 1).to(device, non_blocking=True).contiguous(memory_format=memory_format)
             logits = torch.cat([model(chunk) for chunk in flat.split(batch)]).float()
             accumulator.update(average_views(logits, views_batch.shape[1]), labels.tolist(), indices.tolist())
     if seen_views and seen_views != {clips * crops}:
@@ -193,7 +219,7 @@ def evaluate(checkpoint: str | Path, views: str | None = None, config: str | Pat
     n = len(rows)
     metrics = {"top1": top1 / n if n else float("nan"), "top5": top5 / n if n else float("nan"),
                "views": clips * crops, "protocol": protocol, "num_videos": n, "skipped": len(dataset) - n,
-               "checkpoint": str(path), "list": str(dataset.videos.source)}
+               "checkpoint": str(path), "list": str(dataset.videos.source), "precision": precision}
     out = Path(out) if out is not None else path.parent / f"eval_{protocol}"
     _write(out, names, rows, metrics)
     metrics["out"] = str(out)

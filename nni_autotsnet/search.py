@@ -190,6 +190,7 @@ def run_part(config: ExperimentConfig, part: PartConfig, index: int, fixed: dict
 
     from nni_autotsnet.data import SkippedVideosCallback
     from nni_autotsnet.module import VideoClassifier
+    from nni_autotsnet.speed import ChannelsLast3d, DataWaitMonitor, loader_options
     from nni_autotsnet.search_space import TwoStreamSpace
 
     search, data, tr = config.search, config.data, config.trainer
@@ -213,8 +214,9 @@ def run_part(config: ExperimentConfig, part: PartConfig, index: int, fixed: dict
     first_epoch = 0
     if resume:  # the checkpoint is written at the end of an epoch: go on with the next one
         first_epoch = int(torch.load(checkpoint, map_location="cpu", weights_only=True)["epoch"]) + 1
+    # training workers are re-made every epoch for the per-epoch seeding; validation keeps its workers
     train_loader = EpochSeededLoader(train_ds, shuffle=True, drop_last=True, seed=seed, first_epoch=first_epoch,
-                                     **loader)
+                                     **loader, **loader_options(tr.accelerator, data.num_workers))
     trainer = Trainer(
         max_epochs=part.epochs, accelerator=tr.accelerator, devices=tr.devices, num_nodes=tr.num_nodes,
         precision=tr.precision, default_root_dir=str(part_dir), num_sanity_val_steps=0,
@@ -223,13 +225,15 @@ def run_part(config: ExperimentConfig, part: PartConfig, index: int, fixed: dict
         logger=CSVLogger(str(part_dir), name="logs"), plugins=[AtomicCheckpointIO()],
         callbacks=[_progress_callback(part, index, len(config.search.parts), part_dir, strategy),
                    ModelCheckpoint(dirpath=str(part_dir), filename="last", save_top_k=1, enable_version_counter=False),
-                   SkippedVideosCallback(), *callbacks],
+                   SkippedVideosCallback(), DataWaitMonitor(echo=is_rank_zero()),
+                   *([ChannelsLast3d()] if tr.channels_last else []), *callbacks],
     )
     train_loader.trainer = trainer
     classifier = VideoClassifier(learning_rate=part.weight_lr, weight_decay=config.search.weight_decay,
                                  optimizer=config.search.weight_optimizer)
     evaluator = Lightning(classifier, trainer, train_dataloaders=train_loader,
-                          val_dataloaders=DataLoader(val_ds, **loader),
+                          val_dataloaders=DataLoader(val_ds, **loader,
+                                                     **loader_options(tr.accelerator, data.num_workers, persistent=True)),
                           fit_kwargs={"ckpt_path": str(checkpoint)} if resume else None)
     strategy.mutate_evaluator(evaluator).evaluate(model)
 

@@ -296,6 +296,7 @@ def train(config: ExperimentConfig, arch: Mapping[str, Any], preset: str | None,
     from pytorch_lightning.callbacks import ModelCheckpoint
     from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
     from nni_autotsnet.data import SkippedVideosCallback
+    from nni_autotsnet.speed import ChannelsLast3d, DataWaitMonitor, loader_options
 
     out = Path(out)
     label = label or out.resolve().name
@@ -329,15 +330,19 @@ def train(config: ExperimentConfig, arch: Mapping[str, Any], preset: str | None,
         log_every_n_steps=tr.log_every_n_steps, enable_progress_bar=progress_bar,
         logger=[CSVLogger(str(out / "logs"), name="csv"),
                 TensorBoardLogger(str(out / "logs"), name="tensorboard", version="", default_hp_metric=False)],
-        callbacks=[recorder, SkippedVideosCallback(), *callbacks,
+        callbacks=[recorder, SkippedVideosCallback(), DataWaitMonitor(echo=_rank_zero()),
+                   *([ChannelsLast3d()] if tr.channels_last else []), *callbacks,
                    # top-1 with no monitor: the latest epoch, kept as RUN/last.ckpt (replaced every epoch)
                    ModelCheckpoint(dirpath=str(out), filename="last", save_top_k=1, enable_version_counter=False)],
         plugins=[AtomicCheckpointIO()],
     )
-    # Workers are re-made every epoch (not persistent), so their seeds follow the per-epoch seeding.
+    # Workers are re-made every epoch (not persistent), so their seeds follow the per-epoch seeding;
+    # the validation loader draws nothing at random and keeps its workers. Pinned memory on CUDA.
     train_loader = EpochSeededLoader(train_ds, batch_size=data.batch_size, shuffle=True, drop_last=True,
-                                      num_workers=data.num_workers, seed=t.seed, trainer=trainer)
-    val_loader = DataLoader(val_ds, batch_size=data.batch_size, num_workers=data.num_workers)
+                                      num_workers=data.num_workers, seed=t.seed, trainer=trainer,
+                                      **loader_options(tr.accelerator, data.num_workers))
+    val_loader = DataLoader(val_ds, batch_size=data.batch_size, num_workers=data.num_workers,
+                            **loader_options(tr.accelerator, data.num_workers, persistent=True))
     trainer.fit(module, train_loader, val_loader, ckpt_path=str(out / "last.ckpt") if resume else None,
                 weights_only=True if resume else None)
 

@@ -50,7 +50,10 @@ class ParsecLightningModule(BaseOneShotLightningModule):
     """PARSEC's search loop on a path-sampling supernet (see :class:`~nni_autotsnet.strategies.Parsec`).
 
     The evaluator's training loss is read as the mean negative log-likelihood of the batch, so
-    ``l_k = -batch_size * loss_k`` (summed over ranks). The weights receive
+    ``l_k = -batch_size * loss_k`` (summed over ranks, in float32 from the unscaled loss: under
+    ``16-mixed`` the gradient scaler multiplies only what :meth:`manual_backward` back-propagates,
+    so neither ``l_k`` nor ``w_k`` sees its scale, and ``weight_opt.step()`` unscales the
+    accumulated sum once). The weights receive
     ``sum_k w_k grad loss_k``: the gradient of the per-example objective, so the evaluator's
     learning rate keeps its usual meaning. Alpha receives the per-batch gradient
     ``-sum_k w_k grad log P(A_k|alpha) + beta grad log C(alpha)``.
@@ -262,6 +265,13 @@ class ParsecLightningModule(BaseOneShotLightningModule):
         self._ensure_generator()
         return super().on_fit_start()
 
+    def _grad_scale(self) -> float:
+        """The loss scale of a 16-mixed run's gradient scaler (1 without one: fp32, bf16-mixed)."""
+        scaler = getattr(getattr(self.trainer, 'precision_plugin', None), 'scaler', None)
+        if scaler is None or not scaler.is_enabled():
+            return 1.0
+        return float(scaler.get_scale())
+
     # ----------------------------------------------------------------------------------------
     # The PARSEC step
     # ----------------------------------------------------------------------------------------
@@ -290,14 +300,20 @@ class ParsecLightningModule(BaseOneShotLightningModule):
             estimate = self.cost.estimate(self.flops.many(samples))
         frozen = self.alpha_frozen()
         if not frozen:
-            grad = architecture_gradient(self.dist, indices, result.weights,
-                                         None if estimate is None else estimate.coefficients)
+            # alpha lives outside the precision plugin: its gradient and Adam step stay in float32,
+            # outside the autocast region Lightning runs training_step in, and never see a grad scaler
+            with torch.autocast(self.dist.logits.device.type, enabled=False):
+                grad = architecture_gradient(self.dist, indices, result.weights,
+                                             None if estimate is None else estimate.coefficients)
             arch_opt.zero_grad(set_to_none=True)
             self.dist.logits.grad = grad.to(self.dist.logits.dtype)
             arch_opt.step()
 
         if self.gradient_clip_val is not None:
-            self.clip_gradients(weight_opt, gradient_clip_val=self.gradient_clip_val, gradient_clip_algorithm='norm')
+            # Under 16-mixed the buffers still hold scale * sum_k w_k grad loss_k here (the plugin unscales
+            # inside weight_opt.step()): clipping the norm at clip * scale is clipping the true norm at clip.
+            self.clip_gradients(weight_opt, gradient_clip_val=self.gradient_clip_val * self._grad_scale(),
+                                gradient_clip_algorithm='norm')
         weight_opt.step()
         self.advance_lr_schedulers(batch_idx)
 
