@@ -1,4 +1,4 @@
-"""Benchmark PARSEC on the tiny preset: step time, peak memory, cost-term time; and the beta sweep.
+"""Benchmark PARSEC on the tiny preset (or ``--preset``): step time, peak memory, cost-term time; and the beta sweep.
 
 Usage::
 
@@ -140,13 +140,15 @@ def run_worker(args) -> dict:
     from nni_autotsnet.search_space import TwoStreamSpace
     from nni_autotsnet.strategies import Parsec
     torch.manual_seed(0)
-    space = TwoStreamSpace.from_preset('tiny', parts=args.parts)
+    space = TwoStreamSpace.from_preset(getattr(args, 'preset', 'tiny'), parts=args.parts)
     meter = _batch_meter(args.device, args.warmup)
     batches = args.steps + args.warmup
     if args.worker == 'parsec':
         strategy = Parsec(num_samples=args.k, seed=0, warmup=0.0, weight_optimizer='evaluator', metric_samples=16)
     elif args.worker == 'replay':
         archs = json.loads(Path(args.archs).read_text())
+        # the first architecture once per warm-up batch, unmeasured, then the measured ones
+        archs = archs[:1] * args.warmup + archs
         strategy, batches = _replay_strategy(archs), len(archs)
     elif args.worker == 'random':
         strategy = _replay_strategy([])
@@ -242,11 +244,17 @@ def sweep_markdown(rows: list[dict], args) -> str:
 # Orchestration
 # ------------------------------------------------------------------------------------------------
 def _spawn(args, worker: str, **extra) -> dict:
+    if getattr(args, 'in_process', False):  # quick runs (tests): no fresh process, CPU peaks less exact
+        worker_args = argparse.Namespace(**{**vars(args), 'worker': worker, **extra})
+        try:
+            return run_worker(worker_args)
+        except Exception as err:  # noqa: BLE001  (reported in the table like a failed worker)
+            return {'error': f'{type(err).__name__}: {err}'}
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / 'out.json'
         cmd = [sys.executable, __file__, '--worker', worker, '--out', str(out), '--device', args.device,
                '--batch', str(args.batch), '--steps', str(args.steps), '--warmup', str(args.warmup),
-               '--threads', str(args.threads), '--parts', args.parts]
+               '--threads', str(args.threads), '--parts', args.parts, '--preset', getattr(args, 'preset', 'tiny')]
         for key, value in extra.items():
             cmd += [f'--{key}', str(value)]
         env = {**os.environ, **MALLOC_ENV}
@@ -263,7 +271,8 @@ def _mib(x: float) -> float:
 def benchmark(args) -> dict:
     results: dict = {'machine': f'{platform.processor() or platform.machine()}, {os.cpu_count()} cores, '
                                 f'torch {torch.__version__}, {args.threads} intra-op thread(s)',
-                     'device': args.device, 'batch': args.batch, 'parts': args.parts, 'k': {}}
+                     'device': args.device, 'batch': args.batch, 'parts': args.parts,
+                     'preset': getattr(args, 'preset', 'tiny'), 'k': {}}
     if args.device == 'cuda':
         results['machine'] += f', {torch.cuda.get_device_name(0)}'
     for k in args.ks:
@@ -274,8 +283,11 @@ def benchmark(args) -> dict:
         archs = [s for row in parsec['rows'] for s in row['samples']]
         with tempfile.NamedTemporaryFile('w', suffix='.json', delete=False) as f:
             json.dump(archs, f)
-        replay = _spawn(args, 'replay', archs=f.name, warmup=0)
+        replay = _spawn(args, 'replay', archs=f.name)
         os.unlink(f.name)
+        if 'error' in replay:
+            results['k'][k] = replay
+            continue
         singles = replay['rows']
         steps = [singles[i * k:(i + 1) * k] for i in range(len(parsec['rows']))]
         time_ratio = [row['seconds'] / sum(s['seconds'] for s in group) for row, group in zip(parsec['rows'], steps)]
@@ -295,13 +307,17 @@ def benchmark(args) -> dict:
             'step_s': statistics.median(r['seconds'] for r in rows['rows']),
             'peak_mib': _mib(max(r['peak_bytes'] for r in rows['rows'])),
         }
-    results.update(run_cost_term(args))
+    if getattr(args, 'cost_term', True):
+        results.update(run_cost_term(args))
     return results
 
 
 def markdown(results: dict) -> str:
-    lines = [f"Machine: {results['machine']}; device {results['device']}; tiny preset, parts={results['parts']}, "
-             f"batch {results['batch']} clips of 3x8x64x64.", '',
+    from nni_autotsnet.search_space import TwoStreamSpace
+    preset = results.get('preset', 'tiny')
+    shape = 'x'.join(str(d) for d in TwoStreamSpace.from_preset(preset, parts=results['parts']).input_shape)
+    lines = [f"Machine: {results['machine']}; device {results['device']}; {preset} preset, parts={results['parts']}, "
+             f"batch {results['batch']} clips of {shape}.", '',
              '| K | PARSEC step (s) | K single steps, same archs (s) | time ratio | PARSEC peak (MiB) | '
              'max single peak (MiB) | peak ratio |', '|---|---|---|---|---|---|---|']
     for k, r in results['k'].items():
@@ -315,6 +331,8 @@ def markdown(results: dict) -> str:
         r = results[name]
         lines.append(f"| {label} | error: {r['error']} | |" if 'error' in r else
                      f"| {label} | {r['step_s']:.3f} | {r['peak_mib']:.1f} |")
+    if 'cost_term_s' not in results:
+        return '\n'.join(lines)
     lines += ['', f"Cost term per step (K = 13, FLOPs uncached): {results['cost_term_s'] * 1e3:.2f} ms "
                   f"(of which FLOPs of 13 samples + C(alpha) + gradient: {results['flops_of_13_s'] * 1e3:.2f} ms)."]
     return '\n'.join(lines)
@@ -329,6 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--warmup', type=int, default=1, help='unmeasured batches first')
     parser.add_argument('--threads', type=int, default=1)
     parser.add_argument('--parts', default='all', choices=['sparse', 'fusion', 'all'])
+    parser.add_argument('--preset', default='tiny', help='search-space preset of the step benchmark (tiny, S, M, L)')
     parser.add_argument('--ks', type=lambda s: [int(x) for x in s.split(',')], default=[1, 4, 13])
     parser.add_argument('--json', help='also write the results here')
     parser.add_argument('--worker', help=argparse.SUPPRESS)
