@@ -98,7 +98,7 @@ DEFAULTS: dict[str, Any] = {
         "accelerator": "auto",     # cpu, gpu or auto (Lightning)
         "devices": 1,              # devices per node (more than one: DDP)
         "num_nodes": 1,            # nodes
-        "precision": "32-true",    # Lightning precision
+        "precision": "32-true",    # Lightning precision: 32-true, bf16-mixed, 16-mixed (search, train and evaluate)
         "threads": None,           # torch intra-op threads per process; null: torch's default
         "log_every_n_steps": 10,
         "channels_last": False,    # 5-D weights and clips in channels_last_3d (README: GPU path; off: not measured faster)

@@ -9,7 +9,9 @@ its label. ``PATH`` is a run directory of ``python -m nni_autotsnet.train`` (its
 ``1`` (one centre view), or any ``N``, ``N-Center``, ``N-LeftCenterRight``; default the config's
 ``train.eval_views``, else the data preset's protocol. The config defaults to the run
 directory's ``config.yaml``; the list to the benchmark's ``test.csv`` (a data set of your own
-needs ``--list``). Writes into ``DIR`` (default ``RUN/eval_<protocol>/``)::
+needs ``--list``). The config's ``trainer.precision`` (``bf16-mixed``, ``16-mixed``: autocast,
+float32 weights) and ``trainer.channels_last`` apply. Writes into ``DIR`` (default
+``RUN/eval_<protocol>/``)::
 
     metrics.json       top1, top5, views, protocol, num_videos, skipped, per_class, checkpoint, list, precision
     predictions.csv    path, label, predicted, correct, top5 (';'-joined), score (mean probability of predicted)
