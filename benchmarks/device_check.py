@@ -337,7 +337,7 @@ def markdown(report: dict, args) -> str:
     models = report["models"]
     views = next(iter(models["rows"].values()))["views"]
     out += ["", "## Throughput and latency", "",
-            f"| model | precision | GFLOPs per view | train clips/s (batch {args.batch}) | latency batch 1 (ms) | "
+            f"| model | precision | GFLOPs (multiply-adds) per view | train clips/s (batch {args.batch}) | latency batch 1 (ms) | "
             f"latency {views} views (ms) |", "|---|---|---|---|---|---|"]
     for r in models["rows"].values():
         g = "-" if r["gflops"] is None else f"{r['gflops']:.4g}"

@@ -8,8 +8,8 @@
   accelerator: pinned host memory (Lightning then copies batches with ``non_blocking=True``)
   and, for loaders that need no per-epoch seeding, persistent workers.
 * :class:`DataWaitMonitor` measures, per epoch, the share of the training step's time spent
-  waiting for the next batch and prints a warning above a threshold (more ``data.num_workers``,
-  or ``data.cache``, is then the remedy).
+  waiting for the next batch and prints a warning (once per fit) the first time it is above a
+  threshold (more ``data.num_workers``, or ``data.cache``, is then the remedy).
 """
 
 from __future__ import annotations
@@ -79,7 +79,11 @@ class DataWaitMonitor(_pl_callback_base()):
             raise ValueError(f"threshold must be in (0, 1), got {threshold!r}")
         self.threshold, self.min_batches, self.echo = threshold, min_batches, echo
         self.history: list[dict[str, float]] = []  # one row per epoch: epoch, wait_s, step_s, share, batches
+        self._warned = False
         self._reset()
+
+    def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
+        self._warned = False
 
     def _reset(self) -> None:
         self._wait = self._compute = 0.0
@@ -115,8 +119,9 @@ class DataWaitMonitor(_pl_callback_base()):
         row = {"epoch": float(trainer.current_epoch), "wait_s": self._wait / self._batches,
                "step_s": self._compute / self._batches, "share": share, "batches": float(self._batches)}
         self.history.append(row)
-        if (self.echo and trainer.is_global_zero and self._batches >= self.min_batches
+        if (self.echo and not self._warned and trainer.is_global_zero and self._batches >= self.min_batches
                 and share > self.threshold):
+            self._warned = True  # once per fit: the epochs' shares stay in ``history``
             workers = getattr(getattr(trainer, "train_dataloader", None), "num_workers", None)
             print(f"WARNING: the training step waited on data for {100 * share:.0f}% of its time in epoch "
                   f"{trainer.current_epoch + 1} ({row['wait_s'] * 1e3:.1f} ms waiting vs {row['step_s'] * 1e3:.1f} ms "

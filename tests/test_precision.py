@@ -203,13 +203,14 @@ class _Tiny(pl.LightningModule):
         self.layer = torch.nn.Linear(4, 2)
 
     def training_step(self, batch, batch_idx):
+        time.sleep(0.03)  # the step's compute, well above Lightning's own overhead between batches
         return torch.nn.functional.cross_entropy(self.layer(batch[0]), batch[1])
 
     def configure_optimizers(self):
         return torch.optim.SGD(self.parameters(), lr=0.1)
 
 
-@pytest.mark.parametrize('delay, warns', [(0.05, True), (0.0, False)])
+@pytest.mark.parametrize('delay, warns', [(0.15, True), (0.0, False)])
 def test_data_wait_warning(delay, warns, capsys):
     monitor = DataWaitMonitor(threshold=0.5)
     trainer = pl.Trainer(max_epochs=1, accelerator='cpu', logger=False, enable_checkpointing=False,
