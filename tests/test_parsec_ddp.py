@@ -77,8 +77,8 @@ def test_ranks_sample_the_same_architectures_and_match_a_single_process(tmp_path
     """Run in a fresh interpreter: ``ddp_fork`` children inherit the whole test session's process state.
 
     Alone this check has always passed; after some 200 other tests in the same process the single
-    process drew one architecture differently at the last step (twice, cause not found: see the
-    not found). A user's run forks from a fresh process, so that is what is checked here.
+    process drew one architecture differently at the last step (twice in full-suite runs; the cause
+    was not found). A user's run forks from a fresh process, so that is what is checked here.
     """
     if os.environ.get('NNI_AUTOTSNET_DDP_CHILD') != '1':
         result = subprocess.run([sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider',
