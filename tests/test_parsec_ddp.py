@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -73,22 +70,10 @@ def _search(tmp_path, batch_size, sampler=None, **trainer_kwargs):
     evaluator.evaluate(space)
 
 
-def test_ranks_sample_the_same_architectures_and_match_a_single_process(tmp_path):
-    """Run in a fresh interpreter: ``ddp_fork`` children inherit the whole test session's process state.
-
-    Alone this check has always passed; after some 200 other tests in the same process the single
-    process drew one architecture differently at the last step (twice in full-suite runs; the cause
-    was not found). A user's run forks from a fresh process, so that is what is checked here.
-    """
-    if os.environ.get('NNI_AUTOTSNET_DDP_CHILD') != '1':
-        result = subprocess.run([sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider',
-                                 f'{__file__}::test_ranks_sample_the_same_architectures_and_match_a_single_process',
-                                 '--basetemp', str(tmp_path / 'child')],
-                                env={**os.environ, 'NNI_AUTOTSNET_DDP_CHILD': '1'}, capture_output=True, text=True,
-                                cwd=os.path.dirname(__file__), timeout=600)
-        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-        assert '1 passed' in result.stdout and 'failed' not in result.stdout
-        return
+def test_ranks_sample_the_same_architectures_and_match_a_single_process(tmp_path, monkeypatch):
+    # Lightning re-seeds every DDP child from PL_GLOBAL_SEED, which any earlier pl.seed_everything in this
+    # process leaves behind; the single process is not re-seeded, so its global RNG would differ.
+    monkeypatch.delenv('PL_GLOBAL_SEED', raising=False)
     (tmp_path / 'ddp').mkdir()
     (tmp_path / 'one').mkdir()
     _search(tmp_path / 'ddp', batch_size=8, accelerator='cpu', devices=2, strategy='ddp_fork')
