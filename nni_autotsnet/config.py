@@ -42,6 +42,7 @@ DEFAULTS: dict[str, Any] = {
     "data": {
         "benchmark": None,         # folder of the bundled temporal benchmark, built there if missing
         "benchmark_seed": 0,       # its seed (same seed, same bytes)
+        "benchmark_splits": None,  # {train: n, val: n, test: n} videos a class when it is built; null: 60 / 20 / 50
         "train": None,             # training list (CSV path,label or SlowFast 'path label'); overrides benchmark
         "val": None,               # validation list (the search's val accuracy of the most likely arch)
         "root": None,              # folder of relative video paths (default: each list's folder)
@@ -114,6 +115,7 @@ NNI_PARAMETER_KEYS = {"beta": "search.beta", "t_min": "search.flops_window.0", "
 class DataConfig:
     benchmark: Path | None
     benchmark_seed: int
+    benchmark_splits: dict | None
     train: Path | None
     val: Path | None
     root: Path | None
@@ -322,6 +324,10 @@ def _validate(raw: dict, where: str, base: Path) -> ExperimentConfig:
         return _path(d.get(name, str, None), base)
     data = DataConfig(
         benchmark=opt_path("benchmark"), benchmark_seed=d.get("benchmark_seed", int),
+        benchmark_splits=d.get("benchmark_splits", dict, None,
+                               check=lambda v: set(v) == {"train", "val", "test"} and all(
+                                   isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in v.values()),
+                               why="{train: n, val: n, test: n}, each an integer >= 1"),
         train=opt_path("train"), val=opt_path("val"), root=opt_path("root"), labels_file=opt_path("labels_file"),
         preset=d.get("preset", str, None) or preset.name,
         batch_size=d.get("batch_size", int, check=lambda v: v > 0, why="must be > 0"),

@@ -114,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from nni_autotsnet.search import ensure_benchmark
     config = load_config(args.search_config)
     print(f"1/4 temporal benchmark: {config.data.benchmark}", flush=True)
-    ensure_benchmark(config.data.benchmark, config.data.benchmark_seed)
+    ensure_benchmark(config.data.benchmark, config.data.benchmark_seed, config.data.benchmark_splits)
 
     print(f"2/4 nnictl create --config {args.experiment} --port {args.port}", flush=True)
     epochs = sum(p.epochs for p in config.search.parts)

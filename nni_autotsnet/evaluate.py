@@ -136,7 +136,7 @@ def test_dataset(config: ExperimentConfig, list_file: str | Path | None, views: 
 
     data = config.data
     if data.train is None:  # the bundled benchmark
-        folder = ensure_benchmark(data.benchmark, data.benchmark_seed)
+        folder = ensure_benchmark(data.benchmark, data.benchmark_seed, data.benchmark_splits)
         labels, train_list = folder / "labels.txt", folder / "train.csv"
         list_file = list_file or folder / "test.csv"
     else:

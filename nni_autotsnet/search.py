@@ -72,8 +72,11 @@ def _say(text: str) -> None:
 # ------------------------------------------------------------------------------------------------
 # Data
 # ------------------------------------------------------------------------------------------------
-def ensure_benchmark(folder: Path, seed: int) -> Path:
-    """Build the bundled temporal benchmark in ``folder`` unless it is there (one builder at a time)."""
+def ensure_benchmark(folder: Path, seed: int, splits: dict | None = None) -> Path:
+    """Build the bundled temporal benchmark in ``folder`` unless it is there (one builder at a time).
+
+    ``splits`` (videos a class per split) applies to a new build; an existing benchmark is used as it is.
+    """
     import fcntl
 
     from nni_autotsnet.data import make_benchmark
@@ -83,7 +86,7 @@ def ensure_benchmark(folder: Path, seed: int) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)  # concurrent NNI trials wait for the first one's build
         if not (folder / "benchmark.json").exists():
             print(f"building the temporal benchmark in {folder} ...", flush=True)
-            summary = make_benchmark(folder, seed=seed)
+            summary = make_benchmark(folder, seed=seed, splits=splits)
             print(f"built {len(summary['videos'])} videos in {summary['build_seconds']:.1f} s", flush=True)
     return folder
 
@@ -94,7 +97,7 @@ def build_datasets(config: ExperimentConfig):
 
     data = config.data
     if data.train is None:
-        root = ensure_benchmark(data.benchmark, data.benchmark_seed)
+        root = ensure_benchmark(data.benchmark, data.benchmark_seed, data.benchmark_splits)
         train, val, labels = root / "train.csv", root / "val.csv", root / "labels.txt"
     else:
         train, val, labels = data.train, data.val, data.labels_file
