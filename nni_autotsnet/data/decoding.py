@@ -256,11 +256,7 @@ class VideoReader:
         if j < n:
             # Past the last frame: it stays on screen (clamp). But a stream that stops far
             # before the duration its header promises was cut short.
-            missing = self.info.duration - last_time
-            if self.info.duration > 0 and missing > max(1.0, 0.1 * self.info.duration):
-                raise VideoDecodeError(
-                    self.path, f"truncated: frames stop at {last_time:.2f}s of {self.info.duration:.2f}s"
-                )
+            self._check_not_truncated(last_time)
             while j < n:
                 picked[j] = rgb(prev)
                 j += 1
@@ -270,6 +266,12 @@ class VideoReader:
             frames[idx], pts[idx] = picked[k]
         return DecodedFrames(frames=frames, pts=pts, times=times)
 
+
+    def _check_not_truncated(self, last_time: float) -> None:
+        """A stream that stops far before the duration its header promises was cut short."""
+        missing = self.info.duration - last_time
+        if self.info.duration > 0 and missing > max(1.0, 0.1 * self.info.duration):
+            raise VideoDecodeError(self.path, f"truncated: frames stop at {last_time:.2f}s of {self.info.duration:.2f}s")
 
     def all_frames(self) -> DecodedFrames:
         """Decode every frame from the start: ``frames`` in presentation order, ``times`` = ``pts``.
@@ -289,9 +291,7 @@ class VideoReader:
             raise VideoDecodeError(self.path, f"decode error{at}: {err}") from None
         if not frames:
             raise VideoDecodeError(self.path, "no frames decoded")
-        missing = self.info.duration - pts[-1]
-        if self.info.duration > 0 and missing > max(1.0, 0.1 * self.info.duration):
-            raise VideoDecodeError(self.path, f"truncated: frames stop at {pts[-1]:.2f}s of {self.info.duration:.2f}s")
+        self._check_not_truncated(pts[-1])
         order = np.argsort(np.asarray(pts), kind="stable")  # decode order is presentation order after reordering
         stacked = np.stack([frames[i] for i in order])
         times = np.asarray(pts, dtype=np.float64)[order]
