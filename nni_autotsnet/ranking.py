@@ -119,12 +119,19 @@ def recalibrate_batchnorm(models: Sequence[nn.Module], batches: Iterable[torch.T
     count = 0
     modes = [model.training for model in models]
     try:
+        # only the batch norms in training mode: dropout and drop-path stay off, so the statistics are those of
+        # the activations the model sees at evaluation, and the models draw no random numbers
         for model in models:
-            model.train()
+            model.eval()
+        for bn in layers:
+            bn.train()
         with torch.no_grad():
             for clips in batches:
-                for model in models:
-                    model(clips)
+                # forked: whatever the models draw leaves the generator that crops the next batch alone, so the
+                # batches (and an architecture's figure) do not depend on how many models are calibrated together
+                with torch.random.fork_rng(devices=[]):
+                    for model in models:
+                        model(clips)
                 count += 1
     finally:
         for bn, momentum in zip(layers, momenta):
@@ -206,6 +213,9 @@ def inherited_accuracy(source: Any, archs: Sequence[Mapping[str, Any]], train_da
             model.load_state_dict(slice_weights(supernet, arch, where))  # copies the slices: the supernet is untouched
             models.append(model.to(device))
         del supernet
+        # the calibration clips' random crops and clip starts follow torch's global generator: re-seeded here
+        # so they do not depend on how many models were built (one architecture scores alike alone or in a list)
+        torch.manual_seed(seed)
         return _score(models, train_data, eval_data, calibration_batches, batch_size, num_workers, seed, device)
 
 
