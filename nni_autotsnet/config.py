@@ -18,6 +18,7 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
+from nni_autotsnet.errors import UserError
 from nni_autotsnet.search_space.layout import PARTS, make_layout
 from nni_autotsnet.search_space.presets import PRESET_NAMES, PresetError, load_preset
 from nni_autotsnet.yamlcheck import YamlReader
@@ -27,7 +28,7 @@ __all__ = ["ConfigError", "DEFAULTS", "TABLE2", "DataConfig", "PartConfig", "Sea
            "ExperimentConfig", "load_config", "parse_overrides", "NNI_PARAMETER_KEYS"]
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError):
     """A config key is unknown, missing, of the wrong type or inconsistent; the message names file and key."""
 
 

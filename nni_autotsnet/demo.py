@@ -13,7 +13,6 @@ GFLOPs are multiply-adds of convolutions, linear layers and matrix products per 
 
 from __future__ import annotations
 
-import argparse
 import signal
 import sys
 import time
@@ -23,6 +22,7 @@ from typing import Sequence
 import pandas as pd
 
 from nni_autotsnet.config import load_config
+from nni_autotsnet.errors import CommandParser, UserError, command
 from nni_autotsnet.nnictl import NnictlExperiment, TrialInfo, trial_table
 from nni_autotsnet.report import HEALTH_LABEL, health_cell
 
@@ -97,8 +97,10 @@ def health_note(table: pd.DataFrame) -> str:
             "search.epoch_scale in experiments/tiny.yaml) give the search something to learn from.")
 
 
+@command
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m nni_autotsnet.demo", description=__doc__.split("\n\n")[0])
+    """Run the main job (see the module doc); 2 with one line on stderr for a bad config or path."""
+    parser = CommandParser(prog="python -m nni_autotsnet.demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--experiment", default="experiments/parsec.yml", help="nnictl experiment config")
     parser.add_argument("--search-config", default="experiments/tiny.yaml", help="the trials' search config")
     parser.add_argument("--port", type=int, default=8080, help="port of NNI's web UI")
@@ -108,11 +110,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     # SIGTERM (a closed terminal, a job scheduler, kill) unwinds like Ctrl-C, so the experiment is stopped
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     start = time.monotonic()
+    # every input is checked before the benchmark is built and an experiment is started
+    config = load_config(args.search_config)
+    if not Path(args.experiment).is_file():
+        raise UserError(f"{args.experiment}: {'is a folder' if Path(args.experiment).is_dir() else 'no such file'}; "
+                        "--experiment expects an nnictl experiment config (experiments/parsec.yml)")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
     from nni_autotsnet.search import ensure_benchmark
-    config = load_config(args.search_config)
     print(f"1/4 temporal benchmark: {config.data.benchmark}", flush=True)
     ensure_benchmark(config.data.benchmark, config.data.benchmark_seed, config.data.benchmark_splits)
 

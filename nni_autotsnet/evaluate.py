@@ -21,7 +21,6 @@ float32 weights) and ``trainer.channels_last`` apply. Writes into ``DIR`` (defau
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import sys
@@ -31,14 +30,15 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from nni_autotsnet.config import ConfigError, ExperimentConfig, load_config
+from nni_autotsnet.config import ExperimentConfig, load_config
+from nni_autotsnet.errors import CommandParser, UserError, command, load_weights_file
 
 __all__ = ["EvalError", "inference_autocast", "canonical_views", "resolve_checkpoint", "load_checkpoint", "test_dataset", "evaluate", "main"]
 
 _SHORT = re.compile(r"^(\d+)(?:-(center|c|lcr|leftcenterright))?$", re.IGNORECASE)
 
 
-class EvalError(ValueError):
+class EvalError(UserError):
     """A user error: a missing checkpoint, list or config, or a bad protocol; the message names it."""
 
 
@@ -93,11 +93,8 @@ def load_checkpoint(path: Path) -> tuple[nn.Module, dict[str, Any]]:
     from nni_autotsnet.models import build_model
     from nni_autotsnet.models.exported import read_exported
 
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # truncated, not a torch file, a pickle with code
-        first = next((line for line in str(err).splitlines() if line.strip()), type(err).__name__)
-        raise EvalError(f"{path}: not a checkpoint torch.load(weights_only=True) reads: {first[:200]}") from None
+    # truncated, not a torch file, a pickle with code: CheckpointError naming the file, nothing unpickled
+    data = load_weights_file(path, "checkpoint written by nni_autotsnet.train or nni_autotsnet.export")
     if isinstance(data, dict) and "format" in data:
         try:
             data = read_exported(path)
@@ -228,12 +225,10 @@ def evaluate(checkpoint: str | Path, views: str | None = None, config: str | Pat
     return metrics
 
 
+@command
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse, evaluate, print a summary; 2 with one line on stderr for user errors."""
-    from nni_autotsnet.data import AnnotationError
-    from nni_autotsnet.search_space import ArchError, PresetError
-
-    parser = argparse.ArgumentParser(prog="python -m nni_autotsnet.evaluate", description=__doc__.split("\n\n")[1].replace("::", "."))
+    parser = CommandParser(prog="python -m nni_autotsnet.evaluate", description=__doc__.split("\n\n")[1].replace("::", "."))
     parser.add_argument("--checkpoint", required=True, metavar="PATH", help="run directory, its last.ckpt, or a model.pt")
     parser.add_argument("--views", help="10-center | 10-lcr | 1 | N-Center | N-LeftCenterRight (default: the config's)")
     parser.add_argument("--config", metavar="CFG", help="experiment YAML (default: the run directory's config.yaml)")
@@ -243,11 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exit_:
         return int(exit_.code or 0)
-    try:
-        m = evaluate(args.checkpoint, args.views, args.config, args.list_file, args.out)
-    except (EvalError, ConfigError, PresetError, ArchError, AnnotationError) as err:
-        print(f"error: {err}".replace("\n", " "), file=sys.stderr)
-        return 2
+    m = evaluate(args.checkpoint, args.views, args.config, args.list_file, args.out)
     print(f"{m['checkpoint']}: top-1 {100 * m['top1']:.2f}%, top-5 {100 * m['top5']:.2f}% over {m['num_videos']} "
           f"videos ({m['protocol']}, {m['views']} views each; {m['skipped']} skipped)\n  files: {m['out']}", flush=True)
     return 0

@@ -15,7 +15,6 @@ the supplement's Table 4: parameters, multiply-adds per view and per test protoc
 
 from __future__ import annotations
 
-import argparse
 import math
 import statistics
 import sys
@@ -28,10 +27,11 @@ import pandas as pd
 import torch
 from torch import nn
 
+from nni_autotsnet.errors import CommandParser, command
 from nni_autotsnet.models import build_model
 from nni_autotsnet.models.exported import MODEL_BUILDER, MODEL_FORMAT
 from nni_autotsnet.search_space import (
-    PARTS, ArchError, PresetError, check_arch, infer_parts, load_arch, load_preset, make_layout, save_arch,
+    PARTS, ArchError, check_arch, infer_parts, load_arch, load_preset, make_layout, save_arch,
 )
 from nni_autotsnet.search_space.flops import fvcore_flops
 # the part and its supernet live in a library module (the ranking of architectures uses them too); their
@@ -249,9 +249,10 @@ def export(search_dir: Path | None = None, *, arch: Path | None = None, preset: 
     return pd.DataFrame(rows), _write_summary(rows, out, note)
 
 
+@command
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse, export, print the markdown table; 2 with a one-line message on a user error."""
-    p = argparse.ArgumentParser(prog="python -m nni_autotsnet.export",
+    p = CommandParser(prog="python -m nni_autotsnet.export",
                                 description="Export searched architectures as plain PyTorch models with a cost table.")
     p.add_argument("search_dir", nargs="?", type=Path, metavar="SEARCH_DIR", help="a search (or NNI trial) directory")
     p.add_argument("--arch", type=Path, metavar="ARCH.json", help="export this arch JSON instead")
@@ -275,13 +276,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exit_.code or 0)
     if args.threads:
         torch.set_num_threads(args.threads)
-    try:
-        _, text = export(args.search_dir, arch=args.arch, preset=args.preset, out=args.out, top=args.top,
-                         weights=args.weights, latency_runs=args.latency_runs, views=args.views,
-                         num_classes=args.num_classes)
-    except (ExportError, ArchError, PresetError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    _, text = export(args.search_dir, arch=args.arch, preset=args.preset, out=args.out, top=args.top,
+                     weights=args.weights, latency_runs=args.latency_runs, views=args.views,
+                     num_classes=args.num_classes)
     print(text)
     return 0
 

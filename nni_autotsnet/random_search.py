@@ -12,7 +12,6 @@ GFLOPs are multiply-adds of convolutions, linear layers and matrix products per 
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import sys
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from nni_autotsnet.config import ConfigError, ExperimentConfig, load_config
-from nni_autotsnet.search_space import ArchError, PresetError
+from nni_autotsnet.errors import CommandParser, command
 
 __all__ = ["main", "run_random_search", "train_trial", "arch_digest"]
 
@@ -103,17 +102,15 @@ def run_random_search(config: ExperimentConfig, config_path: str, overrides: lis
     return rows
 
 
+@command
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m nni_autotsnet.random_search", description=__doc__.split("\n\n")[0])
+    """Parse, run the experiment, print one line per architecture; 2 with one line on stderr for user errors."""
+    parser = CommandParser(prog="python -m nni_autotsnet.random_search", description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", required=True, help="experiment YAML (experiments/random_tiny.yaml, ...)")
     parser.add_argument("overrides", nargs="*", metavar="key.sub=value", help="config overrides (YAML values)")
     args = parser.parse_args(argv)
-    try:
-        config = load_config(args.config, args.overrides)
-        rows = run_random_search(config, args.config, list(args.overrides))
-    except (ConfigError, PresetError, ArchError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    config = load_config(args.config, args.overrides)
+    rows = run_random_search(config, args.config, list(args.overrides))
     for row in sorted(rows, key=lambda r: -r["val_acc"]):
         print(f"{row['val_acc']:.3f} val acc, {row['gflops']:.5f} GFLOPs per view (multiply-adds): {row['run']}")
     print(f"{len(rows)} architectures trained; table in {config.random.output / 'random.csv'}")

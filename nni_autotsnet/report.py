@@ -29,7 +29,6 @@ layers and matrix products per single view.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import math
@@ -44,6 +43,8 @@ from typing import Any, Sequence
 import pandas as pd
 import yaml
 
+from nni_autotsnet.errors import CommandParser, UserError, command
+
 __all__ = ["main", "ReportError", "SearchRun", "TrainRun", "RankingTable", "find_runs", "find_all", "train_frame",
            "comparison_table", "ranking_line",
            "table1", "health_cell", "GFLOPS_LABEL", "HEALTH_LABEL", "MAX_DEPTH"]
@@ -54,7 +55,7 @@ MAX_DEPTH = 5  # experiment/environments/local-env/trials/<id> is 4 levels below
 LABEL_RANK = {"searched": 0, "x3d": 1, "random": 3}  # table order; any other label: 2
 
 
-class ReportError(ValueError):
+class ReportError(UserError):
     """A path is not a directory or holds no run; the message names the path."""
 
 
@@ -430,8 +431,9 @@ def _parse_window(text: str | None) -> tuple[float, float] | None:
     return lo, hi
 
 
+@command
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m nni_autotsnet.report", description=__doc__.split("\n\n")[0])
+    parser = CommandParser(prog="python -m nni_autotsnet.report", description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", metavar="RUN_DIR",
                         help="search directories, training runs, ranking tables (ranking.csv), or folders holding "
                              "them (NNI experiments, ...)")
@@ -443,16 +445,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from nni_autotsnet.report_plots import write_report
 
-    try:
-        window = _parse_window(args.window)
-        searches, trains, rankings = find_all(args.runs)
-        out = Path(args.out)
-        if out.exists() and not out.is_dir():
-            raise ReportError(f"{out}: exists and is not a directory")
-        out.mkdir(parents=True, exist_ok=True)
-    except (ReportError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    window = _parse_window(args.window)
+    searches, trains, rankings = find_all(args.runs)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ReportError(f"{out}: exists and is not a directory")
+    out.mkdir(parents=True, exist_ok=True)
     print(f"found {len(searches)} search directories, {len(trains)} training runs and {len(rankings)} ranking "
           "tables", flush=True)
     for table in rankings:

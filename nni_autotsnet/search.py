@@ -27,7 +27,6 @@ GFLOPs are multiply-adds of convolutions, linear layers and matrix products per 
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -39,8 +38,9 @@ import torch
 import yaml
 
 from nni_autotsnet.atomic import save_torch, write_text
-from nni_autotsnet.config import ConfigError, ExperimentConfig, PartConfig, load_config
-from nni_autotsnet.search_space import ArchError, PresetError, save_arch
+from nni_autotsnet.config import ExperimentConfig, PartConfig, load_config
+from nni_autotsnet.errors import CommandParser, UserError, command
+from nni_autotsnet.search_space import save_arch
 
 __all__ = ["main", "run_search", "run_part", "make_strategy", "health_line", "in_nni_trial", "PART_FILES",
            "SearchError"]
@@ -48,7 +48,7 @@ __all__ = ["main", "run_search", "run_part", "make_strategy", "health_line", "in
 PART_FILES = ("part.json", "arch.json", "alpha.json", "supernet.pt", "metrics.csv")
 
 
-class SearchError(ValueError):
+class SearchError(UserError):
     """The search directory does not fit this run (another preset, an interrupted part without --resume)."""
 
 
@@ -360,8 +360,10 @@ def health_line(health: dict[str, str | None]) -> str:
     return f"search health: {cells}"
 
 
+@command
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m nni_autotsnet.search", description=__doc__.split("\n\n")[0])
+    """Parse, search, print the architecture and the search's health; 2 with one line on stderr for user errors."""
+    parser = CommandParser(prog="python -m nni_autotsnet.search", description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", required=True, help="experiment YAML (experiments/tiny.yaml, ...)")
     parser.add_argument("overrides", nargs="*", metavar="key.sub=value", help="config overrides (YAML values)")
     parser.add_argument("--out", help="search directory (default: the config's output; an NNI trial's own folder)")
@@ -370,17 +372,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     overrides = list(args.overrides)
     trial = in_nni_trial()
-    try:
-        if trial:
-            import nni
-            params = nni.get_next_parameter() or {}
-            overrides += [f"{key}={json.dumps(value)}" for key, value in params.items()]
-        config = load_config(args.config, overrides)
-        out = Path(args.out) if args.out else Path(os.environ["NNI_OUTPUT_DIR"]) if trial else config.output
-        result = run_search(config, out, report_to_nni=trial, resume=args.resume or trial)
-    except (ConfigError, PresetError, ArchError, SearchError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    if trial:
+        import nni
+        params = nni.get_next_parameter() or {}
+        overrides += [f"{key}={json.dumps(value)}" for key, value in params.items()]
+    config = load_config(args.config, overrides)
+    out = Path(args.out) if args.out else Path(os.environ["NNI_OUTPUT_DIR"]) if trial else config.output
+    result = run_search(config, out, report_to_nni=trial, resume=args.resume or trial)
     window = result["flops_window"]
     if not is_rank_zero():
         return 0

@@ -19,12 +19,12 @@ the environment). ``data.batch_size`` is per device; the learning rate scales wi
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 from typing import Sequence
 
-from nni_autotsnet.config import ConfigError, ExperimentConfig, load_config
+from nni_autotsnet.config import ExperimentConfig, load_config
+from nni_autotsnet.errors import CommandParser, command
 from nni_autotsnet.search_space import ArchError, PresetError, load_arch, load_preset
 
 __all__ = ["main", "read_arch_for"]
@@ -65,12 +65,12 @@ def read_arch_for(path: Path, config: ExperimentConfig) -> tuple[dict, str, str 
     return arch, preset, parts
 
 
+@command
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse, load and check the config and the architecture, train; 2 with one line on stderr for user errors."""
-    from nni_autotsnet.data import AnnotationError
-    from nni_autotsnet.training import TrainError, train
+    from nni_autotsnet.training import train
 
-    parser = argparse.ArgumentParser(prog="python -m nni_autotsnet.train", description=__doc__.split("\n\n")[1])
+    parser = CommandParser(prog="python -m nni_autotsnet.train", description=__doc__.split("\n\n")[1])
     parser.add_argument("--arch", required=True, type=Path, metavar="ARCH.json",
                         help="architecture (save_arch JSON, a bare {label: value} dict, or a search directory)")
     parser.add_argument("--config", required=True, metavar="CFG", help="experiment YAML (experiments/tiny.yaml, ...)")
@@ -82,14 +82,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # argparse printed its usage and message
         return int(exit_.code or 0)
-    try:
-        config = load_config(args.config, args.overrides)
-        arch, preset, parts = read_arch_for(args.arch, config)
-        out = args.out or config.train.output
-        result = train(config, arch, preset, parts, out, label=args.label, resume=args.resume)
-    except (ConfigError, PresetError, ArchError, TrainError, AnnotationError) as err:
-        print(f"error: {err}".replace("\n", " "), file=sys.stderr)
-        return 2
+    config = load_config(args.config, args.overrides)
+    arch, preset, parts = read_arch_for(args.arch, config)
+    out = args.out or config.train.output
+    result = train(config, arch, preset, parts, out, label=args.label, resume=args.resume)
     from lightning_fabric.utilities.rank_zero import rank_zero_only
 
     if getattr(rank_zero_only, "rank", 0) != 0:  # DDP: one summary, from global rank 0

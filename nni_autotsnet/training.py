@@ -42,6 +42,7 @@ import yaml
 from lightning_fabric.plugins import TorchCheckpointIO
 
 from nni_autotsnet.config import ExperimentConfig
+from nni_autotsnet.errors import UserError, load_weights_file
 from nni_autotsnet.models import build_model
 from nni_autotsnet.models.exported import MODEL_BUILDER, MODEL_FORMAT
 from nni_autotsnet.atomic import atomic_write, save_torch, write_text
@@ -53,7 +54,7 @@ __all__ = ["TrainError", "TrainingModule", "EpochRecorder", "EpochSeededLoader",
 METRIC_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr")
 
 
-class TrainError(ValueError):
+class TrainError(UserError):
     """A user error before training: a run directory that does not fit the request; the message names the file."""
 
 
@@ -254,12 +255,12 @@ def _check_run_dir(out: Path, arch: dict, resume: bool) -> None:
         if saved != arch:
             raise TrainError(f"{out / 'arch.json'}: the run being resumed trained another architecture")
     if resume:  # the checkpoint itself, before anything in the run directory is rewritten
+        data = load_weights_file(ckpt, "last.ckpt written by nni_autotsnet.train")
         try:
-            stored = torch.load(ckpt, map_location="cpu", weights_only=True)["hyper_parameters"]["arch"]
-        except Exception as err:  # truncated, not a torch file, not a checkpoint of this module
-            first = next((line for line in str(err).splitlines() if line.strip()), type(err).__name__)
-            raise TrainError(f"{ckpt}: not a last.ckpt of nni_autotsnet.train that torch.load(weights_only=True) "
-                             f"reads: {first[:200]}") from None
+            stored = data["hyper_parameters"]["arch"]
+        except (KeyError, TypeError):  # a torch file of something else
+            raise TrainError(f"{ckpt}: not a last.ckpt written by nni_autotsnet.train (no key "
+                             "'hyper_parameters.arch')") from None
         if dict(stored) != arch:
             raise TrainError(f"{ckpt}: the run being resumed trained another architecture")
 

@@ -6,12 +6,14 @@ import json
 from pathlib import Path
 from typing import Any, Mapping
 
+from nni_autotsnet.errors import UserError
+
 from .layout import PARTS, Layout
 
 __all__ = ["ArchError", "check_arch", "infer_parts", "load_arch", "save_arch"]
 
 
-class ArchError(ValueError):
+class ArchError(UserError):
     """An arch dict is not of the space: a missing or unknown label, or a value outside its choices."""
 
 
@@ -52,8 +54,10 @@ def save_arch(arch: Mapping[str, Any], path: str | Path, preset: str, parts: str
 def load_arch(path: str | Path) -> tuple[dict[str, Any], str | None, str | None]:
     """Read an arch JSON written by :func:`save_arch` (or a bare ``{label: value}`` dict)."""
     try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as err:
+        data = json.loads(Path(path).read_text(encoding="utf-8-sig"))  # a BOM (Notepad) is not JSON
+    except OSError as err:  # missing, a folder, unreadable: the C library's words, without the path again
+        raise ArchError(f"{path}: cannot read an architecture JSON: {err.strerror or err}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ArchError(f"{path}: cannot read an architecture JSON: {err}") from None
     if isinstance(data, dict) and "arch" in data:
         return data["arch"], data.get("preset"), data.get("parts")

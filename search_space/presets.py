@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from nni_autotsnet.errors import UserError
 from nni_autotsnet.yamlcheck import YamlReader
 
 __all__ = [
@@ -28,7 +29,7 @@ FUSION_OPS = ("time_strided_conv", "time_strided_sampling", "time_to_channel", "
 ATTENTION_OPS = ("none", "se", "nonlocal")
 
 
-class PresetError(ValueError):
+class PresetError(UserError):
     """A preset file has an unknown key, a missing key or a bad value; the message names both."""
 
 

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from typing import Sequence
+
+from nni_autotsnet.errors import CommandParser, command
 
 from . import check
 from .benchmark import DEFAULT_SPLITS, make_benchmark
 
 __all__ = ["main", "make_benchmark_main"]
 
-USAGE = "usage: python -m nni_autotsnet.data {check,make-benchmark} ...\n"
+PROG = "python -m nni_autotsnet.data"
+USAGE = f"usage: {PROG} {{check,make-benchmark}} ... (each takes --help)\n"
 
 
 def make_benchmark_main(argv: Sequence[str] | None = None) -> int:
     """``make-benchmark --out DIR [--classes N --videos-per-class M --seed S ...]``."""
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="python -m nni_autotsnet.data make-benchmark",
         description="Write the temporal benchmark: H.264 mp4 files, train/val/test CSVs, labels.txt.",
     )
@@ -54,14 +56,16 @@ def make_benchmark_main(argv: Sequence[str] | None = None) -> int:
 COMMANDS = {"check": check.main, "make-benchmark": make_benchmark_main}
 
 
+@command
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command named by the first argument."""
+    """Run the command named by the first argument; 2 with one line on stderr for a missing or unknown one."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in COMMANDS:
         if argv and argv[0] in ("-h", "--help"):
             sys.stdout.write(USAGE)
             return 0
-        sys.stderr.write(USAGE)
+        given = f"unknown command {argv[0]!r}" if argv else "no command given"
+        print(f"error: {PROG}: {given}; choose {' or '.join(COMMANDS)} (see --help)", file=sys.stderr)
         return 2
     return COMMANDS[argv[0]](argv[1:])
 

@@ -8,7 +8,8 @@ Two list formats are read (the format is chosen per file by its suffix):
 
 A label is a class name or a 0-based class index. Class names come from a labels file (one name
 a line, or a JSON list / ``{name: index}`` object) or are collected from the training list.
-Relative paths are resolved against ``root`` (default: the list file's folder).
+Relative paths are resolved against ``root`` (default: the list file's folder). Files are UTF-8,
+with or without a byte-order mark (Excel writes one), with Unix or Windows line endings.
 """
 
 from __future__ import annotations
@@ -60,14 +61,22 @@ class VideoList:
         return 1 + max((r.label for r in self.records), default=-1)
 
 
+def _read_text(path: Path, what: str) -> str:
+    """The text of a list or labels file; a UTF-8 byte-order mark (Excel's "CSV UTF-8") is dropped."""
+    try:
+        return path.read_text(encoding="utf-8-sig")  # newlines: \n, \r\n (Windows) and \r alike
+    except FileNotFoundError:
+        raise AnnotationError(path, None, f"{what} not found") from None
+    except IsADirectoryError:
+        raise AnnotationError(path, None, f"is a folder; expected a {what}"
+                              + (" (path,label CSV or 'path label' lines)" if what == "list file" else "")) from None
+    except UnicodeDecodeError as err:
+        raise AnnotationError(path, None, f"not UTF-8 text ({err.reason})") from None
+
+
 def _raw_rows(list_file: Path) -> list[tuple[int, str, str]]:
     """Return ``(line number, path, label)`` for each data line, raising on malformed lines."""
-    try:
-        text = list_file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise AnnotationError(list_file, None, "list file not found") from None
-    except UnicodeDecodeError as err:
-        raise AnnotationError(list_file, None, f"not UTF-8 text ({err.reason})") from None
+    text = _read_text(list_file, "list file")
     rows: list[tuple[int, str, str]] = []
     lines = text.splitlines()
     if list_file.suffix.lower() == ".csv":
@@ -103,10 +112,7 @@ def read_labels_file(labels_file: str | Path) -> tuple[str, ...]:
         On duplicate names, or JSON indices that are not ``0..N-1``.
     """
     labels_file = Path(labels_file)
-    try:
-        text = labels_file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise AnnotationError(labels_file, None, "labels file not found") from None
+    text = _read_text(labels_file, "labels file")
     if labels_file.suffix.lower() == ".json":
         try:
             data = json.loads(text)

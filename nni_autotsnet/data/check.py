@@ -12,10 +12,12 @@ import sys
 from dataclasses import dataclass
 from typing import Sequence, TextIO
 
+from nni_autotsnet.errors import CommandParser, command
+
 from .annotations import read_video_list, resolve_classes
 from .clip_sampling import UniformClipSampler
 from .decoding import VideoInfo, VideoReader
-from .errors import AnnotationError, VideoDecodeError
+from .errors import VideoDecodeError
 from .transforms import DATA_PRESETS, get_preset
 
 __all__ = ["CheckResult", "check_video", "check_list", "main"]
@@ -78,7 +80,7 @@ def check_list(list_file: str, root: str | None = None, labels_file: str | None 
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m nni_autotsnet.data check", description=__doc__.splitlines()[0])
+    parser = CommandParser(prog="python -m nni_autotsnet.data check", description=__doc__.splitlines()[0])
     parser.add_argument("list_file", metavar="LIST", help="path,label CSV or SlowFast 'path label' list")
     parser.add_argument("--root", default=None, help="folder of relative paths (default: the list's folder)")
     parser.add_argument("--labels-file", default=None, help="class names, one a line")
@@ -86,15 +88,12 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+@command
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
-    """Check a list; return 0 when every video decodes, 1 when any fails, 2 on a bad list."""
+    """Check a list; return 0 when every video decodes, 1 when any fails, 2 on a bad list (one line on stderr)."""
     out = out or sys.stdout
     args = _parser().parse_args(argv)
-    try:
-        results = check_list(args.list_file, args.root, args.labels_file, args.preset)
-    except (AnnotationError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    results = check_list(args.list_file, args.root, args.labels_file, args.preset)
     _print_table(results, out)
     failed = [r for r in results if not r.ok]
     out.write(f"\n{len(results) - len(failed)} of {len(results)} videos decode\n")

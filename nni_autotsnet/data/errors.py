@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from nni_autotsnet.errors import UserError
+
 __all__ = ["AnnotationError", "VideoDecodeError", "SkippedVideoWarning"]
 
 
-class AnnotationError(ValueError):
+class AnnotationError(UserError):
     """A list, CSV or labels file is malformed; the message names the file and the line.
 
     Parameters

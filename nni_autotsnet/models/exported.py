@@ -10,8 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
+
+from nni_autotsnet.errors import load_weights_file
 
 from .builder import build_model
 
@@ -35,10 +36,8 @@ def read_exported(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such exported model file")
-    try:
-        data = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # a truncated file, a pickle with code, a non-torch file
-        raise ValueError(f"{path}: cannot be read with torch.load(weights_only=True): {err}") from None
+    # a truncated file, a pickle with code, a non-torch file: CheckpointError (a ValueError) naming the file
+    data = load_weights_file(path, "model.pt written by nni_autotsnet.export", map_location)
     if not isinstance(data, dict) or "format" not in data:
         raise ValueError(f"{path}: not an nni-autotsnet export (no 'format' key; expected {MODEL_FORMAT!r})")
     if data["format"] != MODEL_FORMAT:
