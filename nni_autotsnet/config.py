@@ -35,6 +35,7 @@ class ConfigError(UserError):
 # Supplement Table 2: epochs, weight learning rate (total batch 256) and alpha learning rate per part.
 TABLE2 = {"sparse": (800, 0.4, 0.015), "fusion": (400, 0.2, 0.015), "all": (200, 0.2, 0.010)}
 OPTIMIZERS = ("sgd", "adamw")  # train.optimizer, search.weight_optimizer
+COSTS = ("flops", "latency")  # search.cost: what PARSEC's cost window bounds
 REFERENCE_BATCH = 256  # the supplement's total batch (8 clips x 32 GPUs) for Table 2's learning rates
 
 DEFAULTS: dict[str, Any] = {
@@ -59,7 +60,10 @@ DEFAULTS: dict[str, Any] = {
     "search": {
         "num_samples": 13,         # K, architectures sampled per step (supplement: 13)
         "beta": 0.0,               # weight of beta * log C(alpha); 0 searches without a FLOPs constraint
-        "flops_window": None,      # [T_min, T_max] in GFLOPs (multiply-adds) per view; needed when beta > 0
+        "flops_window": None,      # [T_min, T_max] in GFLOPs (multiply-adds) per view; needed when beta > 0 (cost: flops)
+        "cost": "flops",           # what the window bounds: flops (F(A)) or latency (F_lat(A) from latency_table)
+        "latency_window": None,    # [T_min, T_max] in ms on the table's device; needed when beta > 0 (cost: latency)
+        "latency_table": None,     # python -m nni_autotsnet.latency profile's table for this preset; cost: latency
         "warmup": 0.25,            # fraction of each part's epochs with alpha frozen
         "epoch_scale": 1.0,        # Table 2 epochs (800 / 400 / 200) times this, at least 1 each
         "lr_scale": None,          # Table 2 weight learning rates times this; null: total batch / 256 (linear rule)
@@ -92,6 +96,7 @@ DEFAULTS: dict[str, Any] = {
         "output": "runs/random",   # its experiment folder: one run directory per architecture
         "num_archs": 16,           # distinct architectures trained from scratch (supplement: 16)
         "flops_window": None,      # [lo, hi] GFLOPs per view they must lie in; null: search.flops_window
+        "latency_window": None,    # [lo, hi] ms (search.latency_table) they must lie in too; null: search's with cost: latency
         "parts": "all",            # which part's space they are drawn from (all: the whole space)
         "seed": 0,                 # seeds the sampling of architectures
         "port": 8081,              # NNI web UI port of the random-search experiment
@@ -153,6 +158,9 @@ class SearchConfig:
     gradient_clip_val: float | None
     weight_optimizer: str = "sgd"
     weight_decay: float = 5e-5
+    cost: str = "flops"
+    latency_window: tuple[float, float] | None = None
+    latency_table: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -178,6 +186,7 @@ class RandomConfig:
     parts: str
     seed: int
     port: int
+    latency_window: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -351,8 +360,21 @@ def _validate(raw: dict, where: str, base: Path) -> ExperimentConfig:
     num_samples = s.get("num_samples", int, check=lambda v: v >= 1, why="K must be >= 1")
     beta = s.get("beta", float, check=lambda v: v >= 0 and math.isfinite(v), why="beta must be >= 0")
     window = _window(s, "flops_window")
-    if beta > 0 and window is None:
+    cost = s.get("cost", str, check=lambda v: v in COSTS, why=f"one of {list(COSTS)}")
+    latency_window = _window(s, "latency_window", "ms")
+    latency_table = _path(s.get("latency_table", str, None), base)
+    if cost == "flops" and beta > 0 and window is None:
         raise s.fail("flops_window", f"missing: beta={beta} needs a window [T_min, T_max] in GFLOPs per view")
+    if cost == "flops" and latency_window is not None:
+        raise s.fail("latency_window", "set only with search.cost: latency (the cost term bounds one figure)")
+    if cost == "latency":
+        if beta > 0 and latency_window is None:
+            raise s.fail("latency_window", f"missing: beta={beta} with cost: latency needs [T_min, T_max] in ms")
+        if latency_table is None:
+            raise s.fail("latency_table", "missing: search.cost: latency needs a latency table of this preset "
+                                          "(python -m nni_autotsnet.latency profile --preset P --out TABLE.json)")
+    if latency_table is not None:
+        _check_latency_table(s, latency_table, preset)
     warmup = s.get("warmup", float, check=lambda v: 0 <= v < 1, why="a fraction in [0, 1)")
     epoch_scale = s.get("epoch_scale", float, check=lambda v: v > 0, why="must be > 0")
     lr_scale = s.get("lr_scale", float, None, check=lambda v: v > 0, why="must be > 0")
@@ -371,6 +393,7 @@ def _validate(raw: dict, where: str, base: Path) -> ExperimentConfig:
         gradient_clip_val=s.get("gradient_clip_val", float, None, check=lambda v: v > 0, why="must be > 0"),
         weight_optimizer=s.get("weight_optimizer", str, check=lambda v: v in OPTIMIZERS, why=f"one of {list(OPTIMIZERS)}"),
         weight_decay=s.get("weight_decay", float, check=lambda v: v >= 0, why=">= 0"),
+        cost=cost, latency_window=latency_window, latency_table=latency_table,
     )
     s.finish()
 
@@ -390,16 +413,27 @@ def _validate(raw: dict, where: str, base: Path) -> ExperimentConfig:
                             train, random, trainer, raw)
 
 
-def _window(r: YamlReader, name: str) -> tuple[float, float] | None:
-    window = r.get(name, list, None, check=lambda v: len(v) == 2, why="[T_min, T_max] in GFLOPs per view")
+def _window(r: YamlReader, name: str, unit: str = "GFLOPs per view") -> tuple[float, float] | None:
+    window = r.get(name, list, None, check=lambda v: len(v) == 2, why=f"[T_min, T_max] in {unit}")
     if window is None:
         return None
     if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in window):
-        raise r.fail(name, f"T_min and T_max must be numbers (GFLOPs per view), got {window!r}")
+        raise r.fail(name, f"T_min and T_max must be numbers ({unit}), got {window!r}")
     if not 0 < window[0] <= window[1]:
         raise r.fail(name, f"need 0 < T_min <= T_max, got T_min={window[0]} > T_max={window[1]}"
                      if window[0] > window[1] else f"need 0 < T_min <= T_max, got {window!r}")
     return float(window[0]), float(window[1])
+
+
+def _check_latency_table(s: YamlReader, path: Path, preset) -> None:
+    """The latency table is readable, of this preset, and complete (every unit and the glue term measured)."""
+    from nni_autotsnet.latency import LatencyTableError, load_latency_model, load_table
+
+    try:
+        num_classes = load_table(path)["meta"]["num_classes"]  # the data's classes are checked by the search
+        load_latency_model(path, preset, "all", num_classes)
+    except LatencyTableError as err:
+        raise s.fail("latency_table", str(err)) from None
 
 
 def _train_and_random(r: YamlReader, base: Path, total_batch: int, search: SearchConfig
@@ -426,11 +460,15 @@ def _train_and_random(r: YamlReader, base: Path, total_batch: int, search: Searc
     t.finish()
     q = r.sub("random")
     window = _window(q, "flops_window") or search.flops_window
+    latency_window = _window(q, "latency_window", "ms") or (search.latency_window if search.cost == "latency" else None)
+    if latency_window is not None and search.latency_table is None:
+        raise q.fail("latency_window", "needs search.latency_table (the table F_lat(A) is read from)")
     parts = q.get("parts", str, check=lambda v: v in PARTS, why=f"one of {list(PARTS)}")
     random = RandomConfig(
         output=_path(q.get("output", str), base),
         num_archs=q.get("num_archs", int, check=lambda v: v >= 1, why=">= 1"), flops_window=window,
         parts=parts, seed=q.get("seed", int), port=q.get("port", int, check=lambda v: 0 < v < 65536, why="a port"),
+        latency_window=latency_window,
     )
     q.finish()
     return train, random

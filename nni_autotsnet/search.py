@@ -163,6 +163,7 @@ def make_strategy(config: ExperimentConfig, part: PartConfig, seed: int, fixed: 
     ``Parsec`` trains the weights with the evaluator's optimiser by default (NNI's convention); the
     search command keeps Table 2's SGD recipe, so it passes ``weight_optimizer='sgd'`` and ``weight_lr``,
     unless ``search.weight_optimizer`` is ``adamw`` (the CPU benchmark's): then the evaluator's AdamW.
+    ``search.cost: latency`` bounds F_lat(A) of ``search.latency_table`` by ``search.latency_window`` instead.
     """
     from nni_autotsnet.strategies import Parsec
 
@@ -170,7 +171,14 @@ def make_strategy(config: ExperimentConfig, part: PartConfig, seed: int, fixed: 
     # search.weight_optimizer=adamw: the evaluator's AdamW (VideoClassifier) at the part's rate, constant
     weights = (dict(weight_optimizer="sgd", weight_lr=part.weight_lr, weight_decay=search.weight_decay)
                if search.weight_optimizer == "sgd" else dict(weight_optimizer="evaluator"))
-    return Parsec(num_samples=search.num_samples, beta=search.beta, flops_window=search.flops_window,
+    # search.cost=latency: the window bounds F_lat(A) from the device's latency table (FLOPs are still logged)
+    window = dict(flops_window=search.flops_window)
+    if search.cost == "latency" and search.latency_window is not None:
+        from nni_autotsnet.latency import search_latency_fn
+
+        window = dict(latency_window=search.latency_window,
+                      latency_fn=search_latency_fn(config, fixed, num_classes))
+    return Parsec(num_samples=search.num_samples, beta=search.beta, **window,
                   warmup=search.warmup, arch_lr=part.arch_lr, **weights,
                   seed=seed, metric_samples=search.metric_samples, gradient_clip_val=search.gradient_clip_val,
                   flops_fn=final_network_flops(config, fixed, num_classes), num_classes=num_classes)

@@ -9,19 +9,20 @@ building blocks, public so that tests, benchmarks and other strategies can reuse
 # as ImportFailedStrategy placeholders for the rest of the process.
 import nni.nas.strategy  # noqa: F401  isort: skip
 
-from .cost import CostEstimate, FlopsWindowCost
+from .cost import CostEstimate, FlopsWindowCost, WindowCost
 from .distribution import ArchDistribution
 from .estimator import (
     ImportanceResult, OnlineImportanceWeighting, accumulate_importance_weighted, architecture_gradient,
     effective_sample_size,
 )
-from .flops import ArchFlops
+from .flops import ArchFlops, ArchMetric
 from .health import SearchHealth, check_health
 from .lightning import ParsecLightningModule
 from .parsec import Parsec
 
 __all__ = [
-    'Parsec', 'ParsecLightningModule', 'ArchDistribution', 'ArchFlops', 'FlopsWindowCost', 'CostEstimate',
+    'Parsec', 'ParsecLightningModule', 'ArchDistribution', 'ArchFlops', 'ArchMetric', 'FlopsWindowCost', 'WindowCost',
+    'CostEstimate',
     'OnlineImportanceWeighting', 'ImportanceResult', 'accumulate_importance_weighted', 'architecture_gradient',
     'effective_sample_size', 'SearchHealth', 'check_health',
 ]

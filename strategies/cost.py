@@ -1,7 +1,7 @@
-"""PARSEC's FLOPs cost term ``beta * log C(alpha)`` (supplement eq. 2-3, NOTES erratum).
+"""PARSEC's cost term ``beta * log C(alpha)`` (supplement eq. 2-3, NOTES erratum), for FLOPs or latency.
 
 ``cost(A) = max(0, F(A)/T_max - 1) + max(0, 1 - F(A)/T_min)``: zero inside the window
-``[T_min, T_max]`` (GFLOPs per view), growing linearly outside it. ``C(alpha) = E[cost(A)]`` is
+``[T_min, T_max]`` (GFLOPs per view; or milliseconds, with F_lat(A) for F(A)), growing linearly outside it. ``C(alpha) = E[cost(A)]`` is
 estimated from the K architectures sampled for the data term, and its gradient
 ``grad log C = grad C / C`` with the score function and a leave-one-out baseline.
 """
@@ -12,7 +12,7 @@ from typing import NamedTuple, Sequence
 
 import torch
 
-__all__ = ['FlopsWindowCost', 'CostEstimate']
+__all__ = ['WindowCost', 'FlopsWindowCost', 'CostEstimate']
 
 
 class CostEstimate(NamedTuple):
@@ -23,33 +23,36 @@ class CostEstimate(NamedTuple):
     coefficients: torch.Tensor  #: ``beta * (cost_k - baseline_k) / (K * C)``, multiplies ``log P(A_k|alpha)``
 
 
-class FlopsWindowCost:
-    """The cost of an architecture's FLOPs against a target window, and its alpha gradient.
+class WindowCost:
+    """The cost of an architecture's figure (GFLOPs, milliseconds...) against a target window, and its alpha gradient.
 
     Parameters
     ----------
     t_min, t_max
-        The window in GFLOPs per view, ``0 < t_min <= t_max``.
+        The window, ``0 < t_min <= t_max``, in ``unit``.
     beta
         Weight of ``log C(alpha)`` in the objective; ``0`` switches the term off.
+    name, unit
+        What the window is called and measured in, for error messages (``'latency_window'``, ``'ms'``).
 
     Examples
     --------
-    >>> cost = FlopsWindowCost(1.37, 1.43, beta=0.2)
+    >>> cost = FlopsWindowCost(1.37, 1.43, beta=0.2)          # or WindowCost(40, 50, 0.2, 'latency_window', 'ms')
     >>> est = cost.estimate([1.2, 1.4, 2.0])
     >>> surrogate = (est.coefficients * dist.log_prob(indices)).sum()   # its grad is beta * grad log C
     """
 
-    def __init__(self, t_min: float, t_max: float, beta: float):
+    def __init__(self, t_min: float, t_max: float, beta: float, name: str = 'window', unit: str = ''):
         if not (t_min > 0 and t_max > 0):
-            raise ValueError(f'flops_window must hold two positive GFLOPs figures, got ({t_min}, {t_max}).')
+            raise ValueError(f'{name} must hold two positive {unit} figures, got ({t_min}, {t_max}).')
         if t_min > t_max:
-            raise ValueError(f'flops_window must be (t_min, t_max) with t_min <= t_max, got ({t_min}, {t_max}).')
+            raise ValueError(f'{name} must be (t_min, t_max) with t_min <= t_max, got ({t_min}, {t_max}).')
         if beta < 0:
             raise ValueError(f'beta must be >= 0, got {beta}.')
         self.t_min = float(t_min)
         self.t_max = float(t_max)
         self.beta = float(beta)
+        self.name, self.unit = name, unit
 
     #: Relative excess below which an architecture counts as inside the window. ``log C`` is
     #: scale-free, so without it a rounding error (0.1 * 24 = 2.4000000000000004 > 2.4) would
@@ -57,14 +60,14 @@ class FlopsWindowCost:
     tolerance = 1e-9
 
     def cost(self, gflops: torch.Tensor | Sequence[float]) -> torch.Tensor:
-        """``cost(A)`` for each FLOPs figure (GFLOPs); zero inside the window."""
+        """``cost(A)`` for each figure (GFLOPs, or the window's unit); zero inside the window."""
         f = torch.as_tensor(gflops, dtype=torch.float64)
         above = f / self.t_max - 1
         below = 1 - f / self.t_min
         return torch.where(above > self.tolerance, above, 0.0) + torch.where(below > self.tolerance, below, 0.0)
 
     def estimate(self, gflops: torch.Tensor | Sequence[float]) -> CostEstimate:
-        """Monte Carlo ``C(alpha)`` from the samples' FLOPs and the score-function coefficients.
+        """Monte Carlo ``C(alpha)`` from the samples' figures and the score-function coefficients.
 
         ``grad C = E[(cost - b) grad log P(A|alpha)]`` with ``b`` the mean cost of the *other*
         samples (unbiased, and it removes most of the variance); dividing by the estimate of
@@ -83,3 +86,10 @@ class FlopsWindowCost:
             baseline = torch.zeros_like(costs)
         coefficients = self.beta * (costs - baseline) / (k * value)
         return CostEstimate(costs, value, coefficients)
+
+
+class FlopsWindowCost(WindowCost):
+    """:class:`WindowCost` for a window in GFLOPs per view (``flops_window``)."""
+
+    def __init__(self, t_min: float, t_max: float, beta: float):
+        super().__init__(t_min, t_max, beta, name='flops_window', unit='GFLOPs')

@@ -1,4 +1,4 @@
-"""F(A): the FLOPs of an architecture in GFLOPs per view, for any NNI model space.
+"""F(A): the FLOPs of an architecture in GFLOPs per view, for any NNI model space (and any other per-architecture figure).
 
 The project's space knows its exact FLOPs in closed form (``space.flops(arch)``); any other
 space is profiled once with NNI's ``FlopsProfiler`` (built on a throwaway copy of the raw space,
@@ -15,7 +15,7 @@ from typing import Any, Callable, Mapping, Sequence
 import torch
 from torch import nn
 
-__all__ = ['ArchFlops']
+__all__ = ['ArchMetric', 'ArchFlops']
 
 _logger = logging.getLogger(__name__)
 
@@ -24,7 +24,41 @@ def _key(sample: Mapping[str, Any]) -> tuple:
     return tuple((label, tuple(v) if isinstance(v, list) else v) for label, v in sorted(sample.items()))
 
 
-class ArchFlops:
+class ArchMetric:
+    """Memoised ``sample -> fn(sample) * scale``: a per-architecture figure PARSEC's cost window bounds.
+
+    Parameters
+    ----------
+    fn
+        ``sample -> figure``.
+    source
+        Where the figures come from, for logs and the README (``'space.flops'``, ``'latency table'``...).
+    key
+        The figure's name in PARSEC's metrics (``expected_<key>``, ``ml_<key>``) and alpha.json.
+    scale
+        Multiplies ``fn``'s figure (``1e-9``: multiply-adds to GFLOPs).
+    """
+
+    def __init__(self, fn: Callable[[Mapping[str, Any]], float], source: str = 'custom', key: str = 'value',
+                 scale: float = 1.0):
+        self.fn = fn
+        self.source = source
+        self.key = key
+        self.scale = scale
+        self._cache: dict[tuple, float] = {}
+
+    def __call__(self, sample: Mapping[str, Any]) -> float:
+        key = _key(sample)
+        if key not in self._cache:
+            self._cache[key] = float(self.fn(sample)) * self.scale
+        return self._cache[key]
+
+    def many(self, samples: Sequence[Mapping[str, Any]]) -> list[float]:
+        """The figures of several samples."""
+        return [self(s) for s in samples]
+
+
+class ArchFlops(ArchMetric):
     """Memoised ``sample -> GFLOPs per view``.
 
     Parameters
@@ -36,19 +70,17 @@ class ArchFlops:
     """
 
     def __init__(self, flops_fn: Callable[[Mapping[str, Any]], float], source: str = 'custom'):
-        self.flops_fn = flops_fn
-        self.source = source
-        self._cache: dict[tuple, float] = {}
+        super().__init__(flops_fn, source, key='gflops', scale=1e-9)
+
+    @property
+    def flops_fn(self) -> Callable[[Mapping[str, Any]], float]:
+        return self.fn
 
     def __call__(self, sample: Mapping[str, Any]) -> float:
         key = _key(sample)
         if key not in self._cache:
-            self._cache[key] = float(self.flops_fn(sample)) / 1e9
+            self._cache[key] = float(self.fn(sample)) / 1e9  # divided, as before: the same floats to the last bit
         return self._cache[key]
-
-    def many(self, samples: Sequence[Mapping[str, Any]]) -> list[float]:
-        """GFLOPs of several samples."""
-        return [self(s) for s in samples]
 
     @classmethod
     def from_space(cls, space: nn.Module, dummy_input: Any = None) -> 'ArchFlops':

@@ -20,10 +20,10 @@ import nni
 from nni.mutable import Mutable, Sample
 from nni.nas.oneshot.pytorch.base_lightning import BaseOneShotLightningModule
 
-from .cost import FlopsWindowCost
+from .cost import WindowCost
 from .distribution import ArchDistribution
 from .estimator import accumulate_importance_weighted, architecture_gradient
-from .flops import ArchFlops
+from .flops import ArchFlops, ArchMetric
 from .health import SearchHealth, check_health, distinct_ess_ratio
 
 __all__ = ['ParsecLightningModule']
@@ -61,14 +61,17 @@ class ParsecLightningModule(BaseOneShotLightningModule):
     Every epoch it checks the search's health (:mod:`.health`) and logs a warning when it fires.
     Parameters are those of :class:`~nni_autotsnet.strategies.Parsec`, plus ``search_space``
     (``{label: mutable}``; ``None`` reads it from the model at :meth:`set_model`), ``cost``
-    (a :class:`FlopsWindowCost` or ``None``) and ``flops`` (an :class:`ArchFlops` or ``None``).
+    (a :class:`WindowCost` or ``None``), ``flops`` (an :class:`ArchFlops` or ``None``) and
+    ``cost_metric`` (the :class:`ArchMetric` the cost's window bounds, e.g. F_lat(A) in ms;
+    ``None``: the FLOPs).
     """
 
     def __init__(self, training_module: nn.Module, *,
                  search_space: Mapping[str, Mutable] | None = None,
                  num_samples: int = 13,
-                 cost: FlopsWindowCost | None = None,
+                 cost: WindowCost | None = None,
                  flops: ArchFlops | None = None,
+                 cost_metric: ArchMetric | None = None,
                  warmup: float = 0.25,
                  arch_lr: float = 0.015,
                  arch_betas: tuple[float, float] = (0.9, 0.999),
@@ -90,6 +93,7 @@ class ParsecLightningModule(BaseOneShotLightningModule):
         self.num_samples = num_samples
         self.cost = cost
         self.flops = flops
+        self.cost_metric = cost_metric
         self.warmup = warmup
         self.arch_lr = arch_lr
         self.arch_betas = tuple(arch_betas)
@@ -296,8 +300,9 @@ class ParsecLightningModule(BaseOneShotLightningModule):
         self.last_samples, self.last_weights = samples, result.weights
 
         estimate = None
-        if self.cost is not None and self.cost.beta > 0 and self.flops is not None:
-            estimate = self.cost.estimate(self.flops.many(samples))
+        metric = self._bounded_metric()
+        if self.cost is not None and self.cost.beta > 0 and metric is not None:
+            estimate = self.cost.estimate(metric.many(samples))
         frozen = self.alpha_frozen()
         if not frozen:
             # alpha lives outside the precision plugin: its gradient and Adam step stay in float32,
@@ -369,6 +374,10 @@ class ParsecLightningModule(BaseOneShotLightningModule):
         self._record_epoch()  # no-op when validation already recorded this epoch
         return super().on_train_epoch_end()
 
+    def _bounded_metric(self) -> ArchMetric | None:
+        """The figure the cost's window bounds: ``cost_metric`` when given, else the FLOPs."""
+        return self.cost_metric if self.cost_metric is not None else self.flops
+
     def _reset_epoch_stats(self) -> None:
         self._epoch_stats = {'steps': 0, 'ess': 0.0, 'cost_steps': 0, 'cost': 0.0, 'loss': 0.0,
                              'ratio_steps': 0, 'ess_ratio': 0.0}
@@ -383,14 +392,17 @@ class ParsecLightningModule(BaseOneShotLightningModule):
             'loss': stats['loss'] / stats['steps'] if stats['steps'] else float('nan'),
             'alpha_frozen': float(self.alpha_frozen()),
         }
-        if self.flops is not None:
+        if self.flops is not None or self.cost_metric is not None:
             generator = torch.Generator().manual_seed((self.seed or 0) + 7919 * (self.current_epoch + 1))
             samples, _ = self.dist.sample(self.metric_samples, generator)
-            gflops = self.flops.many(samples)
-            metrics['expected_gflops'] = sum(gflops) / len(gflops)
-            metrics['ml_gflops'] = self.flops(self.dist.most_likely())
-            if self.cost is not None:
-                metrics['cost'] = float(self.cost.cost(gflops).mean())
+            most_likely = self.dist.most_likely()
+            for figure in (self.flops, self.cost_metric):  # expected_gflops, ml_gflops; expected_latency_ms...
+                if figure is not None:
+                    values = figure.many(samples)
+                    metrics[f'expected_{figure.key}'] = sum(values) / len(values)
+                    metrics[f'ml_{figure.key}'] = figure(most_likely)
+                    if self.cost is not None and figure is self._bounded_metric():
+                        metrics['cost'] = float(self.cost.cost(values).mean())
         if stats['cost_steps']:
             metrics['cost_batch'] = stats['cost'] / stats['cost_steps']
         value = self.trainer.callback_metrics.get(self.val_metric)

@@ -1,4 +1,4 @@
-"""``Parsec``: PARSEC as an NNI 3.0 one-shot strategy, with the Auto-TSNet FLOPs cost term."""
+"""``Parsec``: PARSEC as an NNI 3.0 one-shot strategy, with the Auto-TSNet cost term on FLOPs or latency."""
 
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ from nni.nas.oneshot.pytorch.supermodule.sampling import (
 )
 from nni.nas.space import ExecutableModelSpace
 
-from .cost import FlopsWindowCost
+from .cost import FlopsWindowCost, WindowCost
 from .distribution import ArchDistribution, jsonable
-from .flops import ArchFlops
+from .flops import ArchFlops, ArchMetric
 from .health import SearchHealth
 from .lightning import ParsecLightningModule
 
@@ -44,7 +44,9 @@ class Parsec(OneShotStrategy):
       is ever alive (a running log-sum-exp rescales the gradient buffers);
     * alpha gets ``sum_k w_k grad log P(A_k|alpha)`` minus the gradient of
       ``beta * log C(alpha)``, ``C(alpha) = E[cost(A)]``,
-      ``cost(A) = max(0, F(A)/T_max - 1) + max(0, 1 - F(A)/T_min)`` with ``F(A)`` in GFLOPs per view.
+      ``cost(A) = max(0, F(A)/T_max - 1) + max(0, 1 - F(A)/T_min)`` with ``F(A)`` in GFLOPs per view,
+      or, with a ``latency_window`` in ms, the same form on ``F_lat(A) = latency_fn(A)`` (e.g. the
+      sum of a device's latency table, :class:`nni_autotsnet.latency.LatencyModel`).
 
     The weights are trained with the evaluator's own optimiser by default, as NNI's other one-shot
     strategies (DARTS, ENAS, RandomOneShot) do, so the evaluator's ``learning_rate`` means what it
@@ -78,7 +80,10 @@ class Parsec(OneShotStrategy):
     beta
         Weight of ``log C(alpha)``; ``0`` searches without a FLOPs constraint.
     flops_window
-        ``(T_min, T_max)`` in GFLOPs per view; required when ``beta > 0``.
+        ``(T_min, T_max)`` in GFLOPs per view; ``beta > 0`` needs it or ``latency_window``.
+    latency_window, latency_fn
+        ``(T_min, T_max)`` in milliseconds and ``sample -> milliseconds``: the cost term bounds the
+        latency instead of the FLOPs (FLOPs are still logged). One window, not both.
     warmup
         Fraction of the epochs (of the steps when ``max_epochs`` is unset) with alpha frozen.
     arch_lr, arch_betas
@@ -139,7 +144,9 @@ class Parsec(OneShotStrategy):
                  gradient_clip_val: float | None = None,
                  flops_fn: Callable[[Mapping[str, Any]], float] | None = None, dummy_input: Any = None,
                  seed: int | None = None, metric_samples: int = 256, val_metric: str = 'val_acc',
-                 num_classes: int | None = None, **kwargs: Any):
+                 num_classes: int | None = None,
+                 latency_window: tuple[float, float] | None = None,
+                 latency_fn: Callable[[Mapping[str, Any]], float] | None = None, **kwargs: Any):
         super().__init__(**kwargs)
         if not isinstance(num_samples, int) or num_samples < 1:
             raise ValueError(f'num_samples must be a positive int, got {num_samples!r}.')
@@ -160,14 +167,27 @@ class Parsec(OneShotStrategy):
             raise ValueError(f'weight_lr must be >= 0, got {weight_lr}.')
         if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 2):
             raise ValueError(f'num_classes must be an int >= 2 or None, got {num_classes!r}.')
-        if flops_window is not None:
+        if flops_window is not None and latency_window is not None:
+            raise ValueError('give flops_window or latency_window, not both: the cost term bounds one figure.')
+        self.cost_metric: ArchMetric | None = None
+        if latency_window is not None:
+            if len(latency_window) != 2:
+                raise ValueError(f'latency_window must be (t_min, t_max) in ms, got {latency_window!r}.')
+            if latency_fn is None:
+                raise ValueError('latency_window needs latency_fn (sample -> milliseconds), e.g. a LatencyModel.')
+            self.cost: WindowCost | None = WindowCost(*latency_window, beta=beta, name='latency_window', unit='ms')
+            self.cost_metric = ArchMetric(latency_fn, source=getattr(latency_fn, 'source', 'latency_fn'),
+                                          key='latency_ms')
+        elif flops_window is not None:
             if len(flops_window) != 2:
                 raise ValueError(f'flops_window must be (t_min, t_max) in GFLOPs, got {flops_window!r}.')
-            self.cost: FlopsWindowCost | None = FlopsWindowCost(*flops_window, beta=beta)
+            self.cost = FlopsWindowCost(*flops_window, beta=beta)
         elif beta > 0:
-            raise ValueError(f'beta={beta} needs a flops_window (t_min, t_max) in GFLOPs per view.')
+            raise ValueError(f'beta={beta} needs a flops_window (t_min, t_max) in GFLOPs per view, '
+                             'or a latency_window in ms with latency_fn.')
         else:
             self.cost = None
+        self.latency_window = latency_window
         self.num_samples = num_samples
         self.beta = beta
         self.flops_window = flops_window
@@ -210,7 +230,7 @@ class Parsec(OneShotStrategy):
         try:
             return ArchFlops.from_space(model, self.dummy_input)
         except Exception as err:  # the profiler raises many kinds of errors on unusual modules
-            if self.cost is not None and self.beta > 0:
+            if self.cost is not None and self.beta > 0 and self.cost_metric is None:
                 raise RuntimeError(f'beta={self.beta} needs the FLOPs of {type(model).__name__}, but they could '
                                    f'not be obtained ({err}); pass flops_fn or dummy_input.') from err
             _logger.warning('PARSEC will not log FLOPs: %s', err)
@@ -218,7 +238,7 @@ class Parsec(OneShotStrategy):
 
     def configure_oneshot_module(self, training_module: LightningModule) -> ParsecLightningModule:
         self._module = ParsecLightningModule(training_module, search_space=self._search_space, cost=self.cost,
-                                             flops=self.flops, **self._module_kwargs)
+                                             flops=self.flops, cost_metric=self.cost_metric, **self._module_kwargs)
         return self._module
 
     # ----------------------------------------------------------------------------------------
@@ -234,7 +254,8 @@ class Parsec(OneShotStrategy):
     @property
     def history(self) -> list[dict[str, Any]]:
         """Per-epoch metrics: ``epoch``, ``entropy``, ``ess``, ``ess_ratio``, ``loss``, ``expected_gflops``,
-        ``ml_gflops``, ``cost``, ``ml_val_acc``, ``val_examples``..., and ``health`` (``'ok'`` or the problems)."""
+        ``ml_gflops``, ``cost``, ``ml_val_acc``, ``val_examples``..., and ``health`` (``'ok'`` or the problems);
+        with a latency window also ``expected_latency_ms`` and ``ml_latency_ms``."""
         return self.parsec_module.history
 
     @property
@@ -264,6 +285,8 @@ class Parsec(OneShotStrategy):
             entry = {'sample': jsonable(sample), 'probability': prob}
             if self.flops is not None:
                 entry['gflops'] = self.flops(sample)
+            if self.cost_metric is not None:
+                entry[self.cost_metric.key] = self.cost_metric(sample)
             return entry
         top = module.export_top(top_n)
         result = {
@@ -275,6 +298,9 @@ class Parsec(OneShotStrategy):
             'flops_window': list(self.flops_window) if self.flops_window else None,
             'flops_source': self.flops.source if self.flops is not None else None,
         }
+        if self.cost_metric is not None:
+            result['latency_window'] = list(self.latency_window)
+            result['latency_source'] = self.cost_metric.source
         if path is not None:
             with open(path, 'w') as f:
                 json.dump(result, f, indent=2)

@@ -7,9 +7,9 @@ PARSEC's cost term and the random baseline's filter take it through ``search.cos
 
 from .cli import main
 from .measure import model_ms, profile
-from .predict import LatencyModel, load_latency_model
+from .predict import LatencyModel, load_latency_model, search_latency_fn
 from .table import LatencyTableError, check_meta, load_table, make_meta
 from .units import build_unit, layout_terms, preset_units
 
-__all__ = ["main", "profile", "model_ms", "LatencyModel", "load_latency_model", "LatencyTableError", "check_meta",
+__all__ = ["main", "profile", "model_ms", "LatencyModel", "load_latency_model", "search_latency_fn", "LatencyTableError", "check_meta",
            "load_table", "make_meta", "build_unit", "layout_terms", "preset_units"]

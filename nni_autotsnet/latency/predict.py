@@ -20,7 +20,7 @@ from .measure import glue_kind
 from .table import LatencyTableError, check_meta, load_table, preset_digest
 from .units import _values, layout_terms, unit_key
 
-__all__ = ["LatencyModel", "load_latency_model"]
+__all__ = ["LatencyModel", "load_latency_model", "search_latency_fn"]
 
 
 class LatencyModel:
@@ -34,6 +34,7 @@ class LatencyModel:
                  glue: bool = True, source: str = "latency table"):
         units, call = table["units"], table.get("call_ms") or 0.0
         self.meta = dict(table["meta"])
+        self.source = source
         self._const = call
         if glue:
             kind = glue_kind(layout.parts)
@@ -82,3 +83,25 @@ def load_latency_model(path: str | Path, preset: str | Path | Preset, parts: str
               "num_classes": int(num_classes or preset.num_classes), **(expect or {})}
     check_meta(table, wanted, path, why=f"preset {preset.name!r}")
     return LatencyModel(make_layout(preset, parts, fixed), table, num_classes, source=str(path))
+
+
+def search_latency_fn(config, fixed: Mapping[str, Any], num_classes: int):
+    """F_lat(A) of the search's final network for one part (what later parts search sits at the defaults).
+
+    The latency window is a budget for the network the search ends with, as the FLOPs window is
+    (``nni_autotsnet.search.final_network_flops``). A table of another class count is a
+    ``ConfigError`` naming ``search.latency_table``.
+    """
+    from nni_autotsnet.config import ConfigError
+
+    last = config.search.parts[-1].name
+    try:
+        model = load_latency_model(config.search.latency_table, config.preset, last, num_classes)
+    except LatencyTableError as err:
+        raise ConfigError(f"{config.path or '<defaults>'}: key 'search.latency_table': {err}") from None
+    base = {**make_layout(load_preset(config.preset), last).defaults(), **fixed}
+
+    def latency(sample: Mapping[str, Any]) -> float:
+        return model.latency({**base, **sample})
+    latency.source = str(config.search.latency_table)
+    return latency
