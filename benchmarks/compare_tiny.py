@@ -53,6 +53,7 @@ from nni_autotsnet.config import ExperimentConfig, load_config
 from nni_autotsnet.report_plots import to_markdown
 
 GFLOPS = "GFLOPs per view (multiply-adds)"
+GROUPS = ("parsec", "random", "x3d", "ranking")  # units of a group depend only on units of the same group
 TABLE_COLUMNS = ["model", "architecture", GFLOPS, "params (M)", "n", "seeds", "test top-1 mean (%)",
                  "test top-1 std (%)", "test top-1 (%)", "Welch p vs selected random", "rank among random",
                  "compute (min)"]
@@ -68,6 +69,7 @@ class Unit:
     what: str
     done: Callable[[], bool]
     run: Callable[[], Any]
+    group: str = ""  # one of GROUPS: --only runs a subset, so two processes can share the work
 
 
 class EpochClock(pl.Callback):
@@ -217,41 +219,43 @@ class Comparison:
 
         units: list[Unit] = []
 
-        def add_train_and_eval(what: str, run: Path, arch_of: Callable[[], tuple], seed: int, label: str) -> None:
+        def add_train_and_eval(what: str, run: Path, arch_of: Callable[[], tuple], seed: int, label: str,
+                               group: str) -> None:
             units.append(Unit(f"train {what}", lambda: (run / "result.json").is_file(),
-                              lambda: self._train(*arch_of(), run, seed, label)))
+                              lambda: self._train(*arch_of(), run, seed, label), group))
             units.append(Unit(f"evaluate {what} on the test split ({self.protocol})",
-                              lambda: self.eval_file(run).is_file(), lambda: self._evaluate(run)))
+                              lambda: self.eval_file(run).is_file(), lambda: self._evaluate(run), group))
 
         for s in self.search_seeds:
             out = self.search_dir(s)
             units.append(Unit(f"PARSEC search, seed {s}", lambda out=out: (out / "result.json").is_file(),
-                              lambda s=s, out=out: self._search([*self.overrides, f"search.seed={s}"], out)))
+                              lambda s=s, out=out: self._search([*self.overrides, f"search.seed={s}"], out),
+                              "parsec"))
         for s in self.search_seeds:
             for t in self.train_seeds:
                 add_train_and_eval(f"searched architecture of search seed {s}, train seed {t}",
                                    self.train_dir(f"searched-s{s}", t),
-                                   lambda s=s: load_arch(self.search_dir(s) / "arch.json"), t, "searched")
+                                   lambda s=s: load_arch(self.search_dir(s) / "arch.json"), t, "searched", "parsec")
         units.append(Unit(f"random search: {self.num_random} architectures in the window (NNI Random), "
-                          f"train seed {self.train_seeds[0]}", self.random_done, self._random_search))
+                          f"train seed {self.train_seeds[0]}", self.random_done, self._random_search, "random"))
         for i in range(self.num_random):
             units.append(Unit(f"evaluate random architecture {i + 1}/{self.num_random} on the test split",
                               lambda i=i: self.eval_file(self.random_runs()[i]).is_file(),
-                              lambda i=i: self._evaluate(self.random_runs()[i])))
+                              lambda i=i: self._evaluate(self.random_runs()[i]), "random"))
         for t in self.train_seeds[1:]:
             add_train_and_eval(f"the random architecture selected by validation accuracy, train seed {t}",
                                self.train_dir("random", t), lambda: load_arch(self.selected_random() / "arch.json"),
-                               t, "random")
+                               t, "random", "random")
         x3d = x3d_like_arch(self.base.preset, self.base.search.flops_window)
         for t in self.train_seeds:
             add_train_and_eval(f"X3D-like baseline, train seed {t}", self.train_dir("x3d", t),
-                               lambda: (x3d, self.base.preset, "sparse"), t, "x3d")
+                               lambda: (x3d, self.base.preset, "sparse"), t, "x3d", "x3d")
         supernet = self.ranking_dir / "supernet"
         units.append(Unit("ranking supernet: one PARSEC search over parts=all, seed 0",
                           lambda: (supernet / "result.json").is_file(),
-                          lambda: self._search(self.ranking_overrides, supernet)))
+                          lambda: self._search(self.ranking_overrides, supernet), "ranking"))
         units.append(Unit("ranking table: inherited accuracy of every random architecture",
-                          lambda: (self.ranking_dir / "ranking.csv").is_file(), self._ranking_table))
+                          lambda: (self.ranking_dir / "ranking.csv").is_file(), self._ranking_table, "ranking"))
         return units
 
     # the table ---------------------------------------------------------------------------------
@@ -380,12 +384,16 @@ class Comparison:
         return "\n".join(lines)
 
     # running -----------------------------------------------------------------------------------
-    def run(self) -> dict[str, float]:
-        """Run (or skip) every unit with progress lines, then write the table and the report."""
+    def run(self, only: Sequence[str] = ()) -> dict[str, float] | None:
+        """Run (or skip) every unit with progress lines, then write the table and the report.
+
+        ``only``: run the units of these groups (:data:`GROUPS`) and stop; the table needs them all.
+        The ranking table reads the random search's runs: its group waits for them.
+        """
         from nni_autotsnet.report import main as report_main
 
         start = time.perf_counter()
-        units = self.units()
+        units = [u for u in self.units() if not only or u.group in only]
         for k, unit in enumerate(units, 1):
             elapsed = (time.perf_counter() - start) / 60
             if unit.done():
@@ -393,7 +401,16 @@ class Comparison:
                       flush=True)
                 continue
             print(f"[compare {k}/{len(units)}] {unit.what} ({elapsed:.1f} min elapsed)", flush=True)
+            if unit.group == "ranking" and unit.what.startswith("ranking table"):
+                if only and "random" not in only:
+                    print("[compare] waiting for the random group's runs (another process, --only random)", flush=True)
+                while not (self.random_done() and all(self.eval_file(r).is_file() for r in self.random_runs())):
+                    time.sleep(30)  # another process is still training or evaluating the random architectures
             unit.run()
+        if only:
+            print(f"[compare] groups {', '.join(only)} done in {(time.perf_counter() - start) / 60:.1f} min; "
+                  "run again without --only for the table", flush=True)
+            return None
         table, figures, markdown = self.table()
         self.out.mkdir(parents=True, exist_ok=True)
         table.to_csv(self.out / "compare.csv", index=False)
@@ -431,8 +448,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--random", type=int, default=16, help="random architectures (each trained once)")
     parser.add_argument("--calibration-batches", type=int, default=10,
                         help="training batches that recalibrate batch norm for the inherited accuracy")
+    parser.add_argument("--only", type=lambda v: [g for g in v.split(",") if g], default=[], metavar="GROUP,...",
+                        help=f"run only these groups of units ({', '.join(GROUPS)}), e.g. two processes at once "
+                             "on separate cores; then once without --only for the table")
     parser.add_argument("overrides", nargs="*", metavar="key.sub=value", help="config overrides for every run")
     args = parser.parse_args(argv)
+    if unknown := [g for g in args.only if g not in GROUPS]:
+        parser.error(f"--only: unknown group {unknown[0]!r} (groups: {', '.join(GROUPS)})")
     if args.random < 2:
         parser.error("--random must be >= 2 (a span and a rank need several architectures)")
     from nni_autotsnet.config import ConfigError
@@ -443,7 +465,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    comparison.run()
+    comparison.run(args.only)
     return 0
 
 
