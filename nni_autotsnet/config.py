@@ -76,6 +76,7 @@ DEFAULTS: dict[str, Any] = {
         "gradient_clip_val": None, # clip the weight gradients' norm
         "weight_optimizer": "sgd", # sgd (supplement: momentum 0.9, cosine) or adamw (constant lr), for the supernet's weights
         "weight_decay": 5.0e-5,    # of the supernet's weights (supplement: 5e-5)
+        "inherit_weights": True,   # a part starts from the previous part's supernet (its chosen architecture's slice)
     },
     "train": {                     # training an architecture from scratch (supplement section 3.2)
         "output": "runs/train",    # run directory of python -m nni_autotsnet.train
@@ -158,6 +159,7 @@ class SearchConfig:
     gradient_clip_val: float | None
     weight_optimizer: str = "sgd"
     weight_decay: float = 5e-5
+    inherit_weights: bool = True
     cost: str = "flops"
     latency_window: tuple[float, float] | None = None
     latency_table: Path | None = None
@@ -393,6 +395,7 @@ def _validate(raw: dict, where: str, base: Path) -> ExperimentConfig:
         gradient_clip_val=s.get("gradient_clip_val", float, None, check=lambda v: v > 0, why="must be > 0"),
         weight_optimizer=s.get("weight_optimizer", str, check=lambda v: v in OPTIMIZERS, why=f"one of {list(OPTIMIZERS)}"),
         weight_decay=s.get("weight_decay", float, check=lambda v: v >= 0, why=">= 0"),
+        inherit_weights=_bool(s, "inherit_weights"),
         cost=cost, latency_window=latency_window, latency_table=latency_table,
     )
     s.finish()

@@ -185,8 +185,12 @@ def make_strategy(config: ExperimentConfig, part: PartConfig, seed: int, fixed: 
 
 
 def run_part(config: ExperimentConfig, part: PartConfig, index: int, fixed: dict, part_dir: Path,
-             train_ds, val_ds, resume: bool = False, callbacks: Sequence[Any] = ()) -> dict:
+             train_ds, val_ds, resume: bool = False, callbacks: Sequence[Any] = (),
+             previous: Path | None = None) -> dict:
     """Search one part with PARSEC; write its files and return its architecture (``fixed`` included).
+
+    ``previous``: the finished part before this one, whose supernet this part starts from when
+    ``search.inherit_weights`` is on (:func:`nni_autotsnet.supernet.carry_over`).
 
     ``last.ckpt`` is written atomically after every epoch; ``resume`` continues from it (weights,
     alpha, optimisers, PARSEC's sampling generator and history, the epoch), and every epoch's data
@@ -221,6 +225,12 @@ def run_part(config: ExperimentConfig, part: PartConfig, index: int, fixed: dict
                                  "num_classes": num_classes, "index": index}, indent=1), part_dir / "part.json")
     strategy = make_strategy(config, part, seed, fixed, num_classes)
     model = strategy.mutate_model(space)
+    if previous is not None and config.search.inherit_weights and not resume:  # a resumed part has its own
+        from nni_autotsnet.supernet import carry_over, read_part
+
+        copied, total = carry_over(read_part(previous), fixed, model)
+        _say(f"[part {index}/{len(config.search.parts)} {part.name}] starts from {previous.name}'s supernet: "
+             f"{copied} of {total} tensors inherited")
     loader = dict(batch_size=data.batch_size, num_workers=data.num_workers)
     first_epoch = 0
     if resume:  # the checkpoint is written at the end of an epoch: go on with the next one
@@ -308,7 +318,8 @@ def run_search(config: ExperimentConfig, out: Path, report_to_nni: bool = False,
         _say(f"[part {index}/{len(parts)} {part.name}] {part.epochs} epochs, weight lr {part.weight_lr:.4g}, "
              f"alpha lr {part.arch_lr:.4g}, K={config.search.num_samples}, beta={config.search.beta}, "
              f"window={config.search.flops_window} GFLOPs/view")
-        result = run_part(config, part, index, fixed, part_dir, train_ds, val_ds, resume, callbacks)
+        previous = out / f"part{index - 1}_{parts[index - 2].name}" if index > 1 else None
+        result = run_part(config, part, index, fixed, part_dir, train_ds, val_ds, resume, callbacks, previous)
         fixed = result["arch"]
         histories.append(pd.DataFrame([{"part": part.name, **h} for h in result["history"]]))
         health[part.name] = _last_health(histories[-1])

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from nni_autotsnet.search_space import TwoStreamSpace
 
 __all__ = ["ExportError", "Part", "PART_DIR", "read_part", "import_nni", "load_supernet", "check_pinned",
-           "slice_weights", "inherit_weights"]
+           "slice_weights", "inherit_weights", "carry_over"]
 
 PART_DIR = re.compile(r"^part(\d+)_(sparse|fusion|all)$")
 
@@ -148,3 +148,21 @@ def inherit_weights(part: Part, archs: Sequence[Mapping[str, Any]]) -> list[dict
         check_pinned(part.fixed, arch, part.path / "part.json")
     supernet = load_supernet(part)
     return [slice_weights(supernet, arch, part.path / "part.json") for arch in archs]
+
+
+def carry_over(previous: Part, arch: Mapping[str, Any], model: torch.nn.Module) -> tuple[int, int]:
+    """Start ``model`` (the next part's supernet) from ``arch``'s slice of ``previous``'s supernet.
+
+    A progressive search pins a part's choices and searches the next part's variables; the pinned
+    blocks keep the weights they were trained with (and the newly searched blocks start where the
+    previous part's fixed defaults had got to, where names and shapes agree), so the parts add up
+    instead of each training a supernet from scratch. Tensors whose name or shape differ (new
+    blocks, a classifier on wider features) keep their fresh initialisation. Returns (tensors
+    copied, tensors in ``model``).
+    """
+    weights = inherit_weights(previous, [arch])[0]
+    state = model.state_dict()
+    same = {name: value for name, value in weights.items()
+            if name in state and state[name].shape == value.shape}
+    model.load_state_dict(same, strict=False)
+    return len(same), len(state)

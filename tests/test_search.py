@@ -181,3 +181,26 @@ def test_a_config_extends_its_base_key_by_key(tmp_path):
     (tmp_path / "c.yaml").write_text("base: c.yaml\n")
     with pytest.raises(ConfigError, match="includes itself"):
         load_config(tmp_path / "c.yaml")
+
+
+def test_a_part_starts_from_the_previous_parts_supernet(search_dir):
+    from nni_autotsnet.strategies import Parsec
+    from nni_autotsnet.search_space import TwoStreamSpace
+    from nni_autotsnet.supernet import carry_over, inherit_weights, read_part
+
+    part1 = read_part(search_dir / "part1_sparse")
+    arch1, _, _ = load_arch(search_dir / "part1_sparse" / "arch.json")
+    sliced = inherit_weights(part1, [arch1])[0]
+    torch.manual_seed(0)
+    space = TwoStreamSpace.from_preset("tiny", parts="fusion", num_classes=10, fixed=arch1)
+    Parsec().mutate_model(space)
+    fresh = {k: v.clone() for k, v in space.state_dict().items()}
+    copied, total = carry_over(part1, arch1, space)
+    state = space.state_dict()
+    same = [k for k, v in sliced.items() if k in fresh and fresh[k].shape == v.shape]
+    assert copied == len(same) and 0 < copied < total
+    for key in same:  # the pinned sparse stream goes on with the weights part 1 trained
+        assert torch.equal(state[key], sliced[key]), key
+    assert any(not torch.equal(fresh[k], sliced[k]) for k in same if sliced[k].is_floating_point())
+    for key in set(state) - set(same):  # new blocks (the dense stream, fusion) and reshaped tensors start afresh
+        assert torch.equal(state[key], fresh[key]), key
