@@ -11,6 +11,9 @@ or one ``--arch ARCH.json``, and writes per architecture ``arch.json``, ``model.
 that :func:`nni_autotsnet.models.load_exported` rebuilds without NNI) and a summary in the style of
 the supplement's Table 4: parameters, multiply-adds per view and per test protocol, CPU latency.
 ``--weights`` slices each model's weights out of the supernet (NNI is imported only then).
+``--latency-table TABLE.json`` (``python -m nni_autotsnet.latency profile``) adds F_lat(A), the
+latency predicted from the table, and beside it the latency measured here at the table's settings
+(device, threads, batch, clock) when this machine is the table's (else ``-``, with a note).
 """
 
 from __future__ import annotations
@@ -178,8 +181,39 @@ def latency_ms(model: nn.Module, input_shape: Sequence[int], runs: int, warmup: 
     return 1e3 * statistics.median(times)
 
 
+def _table_latency(c: Candidate, model: nn.Module, table: Path, measure: bool) -> dict:
+    """Predicted (F_lat(A) from ``table``) and measured latency at the table's settings, side by side."""
+    from nni_autotsnet.latency import load_latency_model, model_ms
+
+    preset = load_preset(c.preset)
+    predictor = load_latency_model(table, preset, c.parts, c.num_classes)
+    meta = predictor.meta
+    measured = float("nan")
+    if measure:
+        measured = model_ms(model, preset.input_shape, meta["device"], meta["threads"], meta["batch"],
+                            clock=meta["clock"])
+    return {"latency ms (predicted, table)": predictor.latency(c.arch), "latency ms (measured)": measured,
+            "latency device": f"{meta['device']} {meta['device_name']}, {meta['threads']} threads, "
+                              f"batch {meta['batch']}, {meta['clock']} clock"}
+
+
+def _on_the_tables_device(table: Path) -> tuple[bool, str]:
+    """Whether this machine is the one the table was measured on (device, its name, torch), and why not."""
+    from nni_autotsnet.latency import load_table
+    from nni_autotsnet.latency.table import device_name
+
+    meta = load_table(table)["meta"]
+    if meta["device"] == "cuda" and not torch.cuda.is_available():
+        return False, "the table is of a CUDA device and none is here"
+    here = {"device_name": device_name(meta["device"]), "torch": torch.__version__}
+    for field, value in here.items():
+        if meta[field] != value:
+            return False, f"the table's {field} is {meta[field]!r}, this machine's {value!r}"
+    return True, ""
+
+
 def _export_one(c: Candidate, root: Path, out: Path, state: dict | None, latency_runs: int,
-                views: tuple[int, str]) -> dict:
+                views: tuple[int, str], latency_table: Path | None = None, measure_table: bool = False) -> dict:
     """Write ``arch.json`` and ``model.pt`` of one candidate into ``out``; its summary row."""
     preset = load_preset(c.preset)
     model = build_model(preset, c.arch, parts=c.parts, num_classes=c.num_classes)
@@ -194,8 +228,9 @@ def _export_one(c: Candidate, root: Path, out: Path, state: dict | None, latency
     return {"model": c.name, "parts": c.parts, "params (M)": sum(p.numel() for p in model.parameters()) / 1e6,
             _FLOPS_COL: flops / 1e9, "GFLOPs x views": flops * views[0] / 1e9, "views": views[0],
             "view protocol": views[1], "CPU latency (ms, batch 1)": latency_ms(model, preset.input_shape, latency_runs),
-            "threads": torch.get_num_threads(), "probability": c.probability,
-            "weights": "inherited" if state is not None else "initialised",
+            "threads": torch.get_num_threads(),
+            **(_table_latency(c, model, latency_table, measure_table) if latency_table is not None else {}),
+            "probability": c.probability, "weights": "inherited" if state is not None else "initialised",
             "file": (out / "model.pt").relative_to(root).as_posix()}
 
 
@@ -220,7 +255,8 @@ def _write_summary(rows: list[dict], out: Path, note: str) -> str:
 
 def export(search_dir: Path | None = None, *, arch: Path | None = None, preset: str | None = None,
            out: Path | None = None, top: int | None = None, weights: bool = False, latency_runs: int = 20,
-           views: str | None = None, num_classes: int | None = None) -> tuple[pd.DataFrame, str]:
+           views: str | None = None, num_classes: int | None = None,
+           latency_table: Path | None = None) -> tuple[pd.DataFrame, str]:
     """Export a search directory's final (or ``top``) architectures, or one arch file; see the module doc.
 
     Returns the summary table and its markdown; raises :class:`ExportError`, ``ArchError`` or
@@ -241,9 +277,16 @@ def export(search_dir: Path | None = None, *, arch: Path | None = None, preset: 
     note = (f"{_FLOPS_COL}: fvcore, batch-norm left out, at the preset's input; 'GFLOPs x views' multiplies by "
             f"the test protocol's views. CPU latency: median of {latency_runs} forward passes at batch 1 "
             "(eval, torch.no_grad) after 3 warm-up passes. probability: P(arch | alpha) of the last search part.")
+    measure_table = False
+    if latency_table is not None:
+        measure_table, why = _on_the_tables_device(Path(latency_table))
+        note += (" latency ms (predicted, table): F_lat(A), the sum of the latency table's entries; latency ms "
+                 "(measured): the built model timed here at the table's settings" +
+                 (" (fastest of 7 blocks of calls)." if measure_table else f", not measured: {why}."))
     rows = []
     for i, (c, state) in enumerate(zip(candidates, states), 1):
-        rows.append(_export_one(c, out, out / f"rank{i}" if top else out, state, latency_runs, num_views))
+        rows.append(_export_one(c, out, out / f"rank{i}" if top else out, state, latency_runs, num_views,
+                                latency_table, measure_table))
         if top:
             _write_summary(rows[-1:], out / f"rank{i}", note)
     return pd.DataFrame(rows), _write_summary(rows, out, note)
@@ -264,6 +307,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--latency-runs", type=int, default=20, metavar="R", help="timed forward passes (0: no latency)")
     p.add_argument("--views", help="test protocol such as 10-LeftCenterRight (default: the data preset's)")
     p.add_argument("--threads", type=int, metavar="T", help="torch.set_num_threads for the latency runs")
+    p.add_argument("--latency-table", type=Path, metavar="TABLE.json",
+                   help="add F_lat(A) from this latency table and the latency measured here at its settings")
     try:
         args = p.parse_args(argv)
         if (args.search_dir is None) == (args.arch is None):
@@ -278,7 +323,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     _, text = export(args.search_dir, arch=args.arch, preset=args.preset, out=args.out, top=args.top,
                      weights=args.weights, latency_runs=args.latency_runs, views=args.views,
-                     num_classes=args.num_classes)
+                     num_classes=args.num_classes, latency_table=args.latency_table)
     print(text)
     return 0
 

@@ -1,8 +1,9 @@
 """``python -m nni_autotsnet.random_search --config experiments/random_tiny.yaml``: the random-search baseline.
 
 Supplement section 5: N distinct architectures drawn uniformly from the space, kept only when
-their FLOPs per view lie in a window, each trained from scratch with the training recipe
-(:func:`nni_autotsnet.training.train`) and reported with accuracy and GFLOPs. It is an NNI 3.0
+their FLOPs per view lie in a window (and, with ``random.latency_window``, their latency predicted
+from ``search.latency_table`` in that one: ``nni_autotsnet.latency``), each trained from scratch with
+the training recipe (:func:`nni_autotsnet.training.train`) and reported with accuracy and GFLOPs. It is an NNI 3.0
 multi-trial NAS experiment: NNI's built-in ``Random`` strategy (deduplicating) behind NNI's
 ``Filter`` middleware for the window, run by ``NasExperiment`` on the local training service, so
 the trials show in the web UI (``random.port``). Each trial writes a training run directory
@@ -69,15 +70,23 @@ def run_random_search(config: ExperimentConfig, config_path: str, overrides: lis
     from nni.nas.strategy import Random
     from nni.nas.strategy.middleware import Chain, Filter
 
-    if config.random.flops_window is None:
-        raise ConfigError(f"{config_path}: key 'random.flops_window': missing (and no search.flops_window)")
-    lo, hi = config.random.flops_window
+    if config.random.flops_window is None and config.random.latency_window is None:
+        raise ConfigError(f"{config_path}: key 'random.flops_window': missing (and no search.flops_window, "
+                          "nor a random.latency_window)")
+    lo, hi = config.random.flops_window or (0.0, float("inf"))
     space = _space_and_classes(config)
+    latency, (lat_lo, lat_hi) = None, config.random.latency_window or (0.0, float("inf"))
+    if config.random.latency_window is not None:
+        from nni_autotsnet.latency import load_latency_model
+
+        latency = load_latency_model(config.search.latency_table, config.preset, config.random.parts,
+                                     space.num_classes)
     out = config.random.output
     out.mkdir(parents=True, exist_ok=True)
 
     def in_window(model) -> bool:
-        return lo <= space.flops(model.sample) / 1e9 <= hi
+        inside = lo <= space.flops(model.sample) / 1e9 <= hi
+        return inside and (latency is None or lat_lo <= latency(model.sample) <= lat_hi)
 
     strategy = Chain(Random(dedup=True, seed=config.random.seed), Filter(in_window, patience=100_000))
     evaluator = FunctionalEvaluator(train_trial, config_path=str(Path(config_path).resolve()),
@@ -86,7 +95,8 @@ def run_random_search(config: ExperimentConfig, config_path: str, overrides: lis
     experiment.config.max_trial_number = config.random.num_archs
     experiment.config.trial_concurrency = 1
     experiment.config.experiment_working_directory = str(out / "nni")
-    print(f"random search: {config.random.num_archs} architectures in [{lo}, {hi}] GFLOPs per view; "
+    print(f"random search: {config.random.num_archs} architectures in [{lo}, {hi}] GFLOPs per view"
+          f"{f', [{lat_lo}, {lat_hi}] ms (predicted)' if latency is not None else ''}; "
           f"web UI at http://127.0.0.1:{config.random.port}", flush=True)
     try:
         experiment.run(port=config.random.port)
@@ -95,9 +105,15 @@ def run_random_search(config: ExperimentConfig, config_path: str, overrides: lis
     rows = []
     for run in sorted((out / "runs").glob("*/result.json")):
         result = json.loads(run.read_text())
-        rows.append({"run": str(run.parent), "gflops": result["gflops"], "params_m": result["params"] / 1e6,
-                     "val_acc": result["val_acc"], "best_val_acc": result.get("best_val_acc"),
-                     "in_window": lo <= result["gflops"] <= hi})
+        row = {"run": str(run.parent), "gflops": result["gflops"], "params_m": result["params"] / 1e6,
+               "val_acc": result["val_acc"], "best_val_acc": result.get("best_val_acc"),
+               "in_window": lo <= result["gflops"] <= hi}
+        if latency is not None:
+            from nni_autotsnet.search_space import load_arch
+
+            row["latency_ms"] = latency(load_arch(run.parent / "arch.json")[0])
+            row["in_window"] = row["in_window"] and lat_lo <= row["latency_ms"] <= lat_hi
+        rows.append(row)
     pd.DataFrame(rows).to_csv(out / "random.csv", index=False)
     return rows
 

@@ -204,3 +204,23 @@ def test_config_with_a_latency_window(config_file):
     assert (config.search.cost, config.search.latency_window, config.search.latency_table) == \
         ("latency", (5.0, 6.0), table)
     assert config.random.latency_window == (5.0, 6.0)  # the random baseline's filter takes the same window
+
+
+def test_export_shows_predicted_and_measured_latency_side_by_side(tmp_path):
+    from nni_autotsnet.export import export
+    from nni_autotsnet.search_space import save_arch
+
+    preset = load_preset("tiny")
+    table = tmp_path / "tiny.json"
+    synthetic_table(preset, table)  # this machine's device, threads 1, cpu clock: measured here too
+    arch = make_layout(preset, "sparse").defaults()
+    save_arch(arch, tmp_path / "arch.json", "tiny", "sparse")
+    df, text = export(arch=tmp_path / "arch.json", out=tmp_path / "out", latency_runs=0, latency_table=table)
+    row = df.iloc[0]
+    assert row["latency ms (predicted, table)"] == pytest.approx(
+        LatencyModel(make_layout(preset, "sparse"), json.loads(table.read_text())).latency(arch))
+    assert row["latency ms (measured)"] > 0 and "cpu clock" in row["latency device"]
+    assert "F_lat(A)" in text
+    synthetic_table(preset, table, device_name="another CPU")  # a table of another machine: predicted only
+    df, text = export(arch=tmp_path / "arch.json", out=tmp_path / "out2", latency_runs=0, latency_table=table)
+    assert df.iloc[0]["latency ms (predicted, table)"] > 0 and "not measured" in text

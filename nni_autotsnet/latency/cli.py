@@ -11,16 +11,15 @@ the measured latency of the built network beside it (this machine must be the ta
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 from typing import Sequence
 
 import torch
 
-from nni_autotsnet.search_space import ArchError, PresetError, load_preset
+from nni_autotsnet.errors import CommandParser, UserError, command
+from nni_autotsnet.search_space import load_preset
 
-from .table import LatencyTableError, load_table
+from .table import load_table
 
 __all__ = ["main"]
 
@@ -29,8 +28,7 @@ def _profile(args) -> int:
     from .measure import profile
 
     if args.device.startswith("cuda") and not torch.cuda.is_available():
-        print("error: --device cuda: no CUDA device is available here", file=sys.stderr)
-        return 2
+        raise UserError(f"--device {args.device}: no CUDA device is available here")
     preset = load_preset(args.preset)
     table = profile(preset, args.out, device=args.device, threads=args.threads, batch=args.batch,
                     num_classes=args.num_classes, repeats=args.repeats, block_ms=args.block_ms, clock=args.clock, progress=not args.quiet,
@@ -72,9 +70,10 @@ def _predict(args) -> int:
     return 0
 
 
+@command
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse and dispatch; 2 with one line on stderr for a user error."""
-    parser = argparse.ArgumentParser(prog="python -m nni_autotsnet.latency", description=__doc__.split("\n\n")[0])
+    parser = CommandParser(prog="python -m nni_autotsnet.latency", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("profile", help="measure every unit of a preset's space on this device")
     p.add_argument("--preset", required=True, help="tiny, tiny32, S, M, L or a preset YAML")
@@ -104,6 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exit_.code or 0)
     try:
         return _profile(args) if args.command == "profile" else _predict(args)
-    except (LatencyTableError, PresetError, ArchError, ValueError) as err:  # ValueError: --clock cpu on cuda
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except ValueError as err:  # resolve_clock: --clock cpu on a GPU or with several threads
+        if "clock" in str(err) and not isinstance(err, UserError):
+            raise UserError(f"--clock: {err}") from None
+        raise

@@ -27,6 +27,7 @@ from typing import Any, Mapping
 import torch
 
 from nni_autotsnet.atomic import write_text
+from nni_autotsnet.errors import UserError
 from nni_autotsnet.search_space.presets import Preset
 
 __all__ = ["TABLE_FORMAT", "LatencyTableError", "device_name", "make_meta", "preset_digest", "new_table",
@@ -36,7 +37,7 @@ TABLE_FORMAT = "nni-autotsnet-latency/1"
 META_FIELDS = ("preset", "preset_digest", "num_classes", "device", "device_name", "threads", "batch", "torch", "dtype", "clock")
 
 
-class LatencyTableError(ValueError):
+class LatencyTableError(UserError):
     """A latency table is unreadable, incomplete, or measured for another device/threads/batch/torch/preset."""
 
 
