@@ -19,10 +19,9 @@ The user errors (each importable where it was, and a ``ValueError`` as before)::
      |- EvalError         nni_autotsnet.evaluate        a checkpoint, test list or protocol
      |- SearchError       nni_autotsnet.search          a search directory that does not fit
      |- ReportError       nni_autotsnet.report          a folder holding no run
-     `- CheckpointError   (here)                        a file torch.load cannot read as weights
-
-``ExportError`` (``nni_autotsnet.supernet``) and ``RankingError`` (``nni_autotsnet.ranking``) are
-user errors too (:data:`OTHER_USER_ERRORS`), still plain ``ValueError`` subclasses in their modules.
+     |- CheckpointError   (here)                        a file torch.load cannot read as weights
+     |- ExportError       nni_autotsnet.supernet        a search part, supernet or export input
+     `- RankingError      nni_autotsnet.ranking         a ranking table or supernet source
 """
 
 from __future__ import annotations
@@ -35,7 +34,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable, NoReturn, Sequence
 
-__all__ = ["UserError", "CheckpointError", "OTHER_USER_ERRORS", "user_message", "command", "CommandParser",
+__all__ = ["UserError", "CheckpointError", "user_message", "command", "CommandParser",
            "load_weights_file"]
 
 
@@ -50,10 +49,6 @@ class CheckpointError(UserError):
     """A file given as a checkpoint that ``torch.load(weights_only=True)`` cannot read; the message names it."""
 
 
-# User errors still declared as plain ValueError subclasses: (module, class name). The handler looks
-# them up only in modules already imported (an error of a module never imported cannot have been raised).
-OTHER_USER_ERRORS = (("nni_autotsnet.supernet", "ExportError"), ("nni_autotsnet.ranking", "RankingError"))
-
 # What a path error says, in place of the C library's words; the path itself comes first.
 _PATH_ERRORS: dict[type[OSError], str] = {
     FileNotFoundError: "no such file or folder",
@@ -64,22 +59,13 @@ _PATH_ERRORS: dict[type[OSError], str] = {
 }
 
 
-def _user_error_types() -> tuple[type[BaseException], ...]:
-    found: list[type[BaseException]] = [UserError]
-    for module, name in OTHER_USER_ERRORS:
-        cls = getattr(sys.modules.get(module), name, None)
-        if isinstance(cls, type) and issubclass(cls, BaseException):
-            found.append(cls)
-    return tuple(found)
-
-
 def _one_line(text: str) -> str:
     return re.sub(r"\s*\n\s*", " ", text).strip()
 
 
 def user_message(err: BaseException) -> str | None:
     """The one-line message of a user error, or ``None`` when ``err`` is a bug (it keeps its traceback)."""
-    if isinstance(err, _user_error_types()):
+    if isinstance(err, UserError):
         return _one_line(str(err)) or type(err).__name__
     for kind, words in _PATH_ERRORS.items():
         if type(err) is kind and getattr(err, "filename", None) is not None:

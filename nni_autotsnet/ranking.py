@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, NamedTuple, Sequence
 
 import pandas as pd
 
+from nni_autotsnet.errors import UserError
+
 if TYPE_CHECKING:
     import torch
     from torch import nn
@@ -43,7 +45,7 @@ RANKING_COLUMNS = ("arch", "gflops", "inherited_acc", "scratch_acc")
 OPTIONAL_COLUMNS = ("scratch_run", "supernet")
 
 
-class RankingError(ValueError):
+class RankingError(UserError):
     """A ranking table or a supernet source is missing or malformed; the message names the file and column."""
 
 

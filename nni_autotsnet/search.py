@@ -234,7 +234,12 @@ def run_part(config: ExperimentConfig, part: PartConfig, index: int, fixed: dict
     loader = dict(batch_size=data.batch_size, num_workers=data.num_workers)
     first_epoch = 0
     if resume:  # the checkpoint is written at the end of an epoch: go on with the next one
-        first_epoch = int(torch.load(checkpoint, map_location="cpu", weights_only=True)["epoch"]) + 1
+        from nni_autotsnet.errors import load_weights_file
+
+        state = load_weights_file(checkpoint, "search checkpoint written by nni_autotsnet.search")
+        if not isinstance(state, dict) or not isinstance(state.get("epoch"), int):
+            raise SearchError(f"{checkpoint}: not a search checkpoint written by nni_autotsnet.search (no epoch)")
+        first_epoch = state["epoch"] + 1
     # training workers are re-made every epoch for the per-epoch seeding; validation keeps its workers
     train_loader = EpochSeededLoader(train_ds, shuffle=True, drop_last=True, seed=seed, first_epoch=first_epoch,
                                      **loader, **loader_options(tr.accelerator, data.num_workers))

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import torch
 
+from nni_autotsnet.errors import UserError, load_weights_file
+
 if TYPE_CHECKING:
     from nni_autotsnet.search_space import TwoStreamSpace
 
@@ -31,7 +33,7 @@ __all__ = ["ExportError", "Part", "PART_DIR", "read_part", "import_nni", "load_s
 PART_DIR = re.compile(r"^part(\d+)_(sparse|fusion|all)$")
 
 
-class ExportError(ValueError):
+class ExportError(UserError):
     """A user error: a missing or inconsistent input; the message names the file, key or label."""
 
 
@@ -111,9 +113,10 @@ def load_supernet(part: Part) -> TwoStreamSpace:
     except ValueError as err:
         raise ExportError(f"{part.path / 'part.json'}: {err}") from None
     Parsec().mutate_model(space)
+    state = load_weights_file(where, "supernet state dict written by nni_autotsnet.search")
     try:
-        space.load_state_dict(torch.load(where, map_location="cpu", weights_only=True))
-    except Exception as err:  # RuntimeError on mismatched keys or shapes, pickle errors on other files
+        space.load_state_dict(state)
+    except Exception as err:  # RuntimeError on mismatched keys or shapes
         detail = " ".join(str(err).split())[:300] or type(err).__name__  # one line, the first keys named
         raise ExportError(f"{where}: not the supernet of the space in {part.path / 'part.json'} "
                           f"(preset {part.preset!r}, parts {part.parts!r}, {len(part.fixed)} fixed labels): "

@@ -701,7 +701,7 @@ def test_every_torch_load_passes_weights_only_true():
             flag = next((kw.value for kw in call.keywords if kw.arg == "weights_only"), None)
             if not (isinstance(flag, ast.Constant) and flag.value is True):
                 bad.append(f"{file.relative_to(REPO)}:{call.lineno}: {ast.unparse(call)}")
-    assert found >= 3  # the scan does see the loads (errors.load_weights_file for user files, search, supernet)
+    assert found >= 1  # the scan does see the loads (errors.load_weights_file: every user file goes through it)
     assert not bad, "torch.load without weights_only=True:\n" + "\n".join(bad)
     # and no other unpickler is imported at all
     unpicklers = {"pickle", "_pickle", "cloudpickle", "dill", "joblib", "shelve"}
