@@ -77,6 +77,7 @@ DEFAULTS: dict[str, Any] = {
         "weight_optimizer": "sgd", # sgd (supplement: momentum 0.9, cosine) or adamw (constant lr), for the supernet's weights
         "weight_decay": 5.0e-5,    # of the supernet's weights (supplement: 5e-5)
         "inherit_weights": True,   # a part starts from the previous part's supernet (its chosen architecture's slice)
+        "dropout": 0.5,            # before the supernet's classifier (supplement: 0.5)
     },
     "train": {                     # training an architecture from scratch (supplement section 3.2)
         "output": "runs/train",    # run directory of python -m nni_autotsnet.train
@@ -160,6 +161,7 @@ class SearchConfig:
     weight_optimizer: str = "sgd"
     weight_decay: float = 5e-5
     inherit_weights: bool = True
+    dropout: float = 0.5
     cost: str = "flops"
     latency_window: tuple[float, float] | None = None
     latency_table: Path | None = None
@@ -396,6 +398,7 @@ def _validate(raw: dict, where: str, base: Path) -> ExperimentConfig:
         weight_optimizer=s.get("weight_optimizer", str, check=lambda v: v in OPTIMIZERS, why=f"one of {list(OPTIMIZERS)}"),
         weight_decay=s.get("weight_decay", float, check=lambda v: v >= 0, why=">= 0"),
         inherit_weights=_bool(s, "inherit_weights"),
+        dropout=s.get("dropout", float, check=lambda v: 0 <= v < 1, why="in [0, 1)"),
         cost=cost, latency_window=latency_window, latency_table=latency_table,
     )
     s.finish()

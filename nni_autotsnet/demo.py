@@ -23,7 +23,7 @@ import pandas as pd
 
 from nni_autotsnet.config import load_config
 from nni_autotsnet.errors import CommandParser, UserError, command
-from nni_autotsnet.nnictl import NnictlExperiment, TrialInfo, trial_table
+from nni_autotsnet.nnictl import NnictlExperiment, TrialInfo, trial_search_config, trial_table
 from nni_autotsnet.report import HEALTH_LABEL, health_cell
 
 __all__ = ["main", "table1", "best_trial", "health_note"]
@@ -94,7 +94,7 @@ def health_note(table: pd.DataFrame) -> str:
     return (f"search health WARNING in {warned} of {len(cells)} searches: their supernet had not learned (validation "
             "accuracy not above chance, flat importance weights or a still alpha), so their architecture follows "
             "noise, not the data; more epochs or a larger weight learning rate (search.lr_scale, "
-            "search.epoch_scale in experiments/tiny.yaml) give the search something to learn from.")
+            "search.epochs in the trials' search config) give the search something to learn from.")
 
 
 @command
@@ -102,7 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the main job (see the module doc); 2 with one line on stderr for a bad config or path."""
     parser = CommandParser(prog="python -m nni_autotsnet.demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--experiment", default="experiments/parsec.yml", help="nnictl experiment config")
-    parser.add_argument("--search-config", default="experiments/tiny.yaml", help="the trials' search config")
+    parser.add_argument("--search-config", default=None,
+                        help="the trials' search config (default: the --config of the experiment's trialCommand)")
     parser.add_argument("--port", type=int, default=8080, help="port of NNI's web UI")
     parser.add_argument("--out", default="runs/demo", help="where the tables and the exported model go")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds to wait for the experiment")
@@ -111,16 +112,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     start = time.monotonic()
     # every input is checked before the benchmark is built and an experiment is started
-    config = load_config(args.search_config)
     if not Path(args.experiment).is_file():
         raise UserError(f"{args.experiment}: {'is a folder' if Path(args.experiment).is_dir() else 'no such file'}; "
                         "--experiment expects an nnictl experiment config (experiments/parsec.yml)")
+    config = load_config(args.search_config or trial_search_config(args.experiment))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    from nni_autotsnet.search import ensure_benchmark
-    print(f"1/4 temporal benchmark: {config.data.benchmark}", flush=True)
-    ensure_benchmark(config.data.benchmark, config.data.benchmark_seed, config.data.benchmark_splits)
+    from nni_autotsnet.search import build_datasets
+    print(f"1/4 data: {config.data.train or config.data.benchmark}"
+          + (f" (decoded-frame cache {config.data.cache})" if config.data.cache else ""), flush=True)
+    build_datasets(config)  # the benchmark and the frame cache made once here, not inside the first trial
 
     print(f"2/4 nnictl create --config {args.experiment} --port {args.port}", flush=True)
     epochs = sum(p.epochs for p in config.search.parts)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-__all__ = ["NnictlExperiment", "TrialInfo", "free_port", "nnictl_command"]
+__all__ = ["NnictlExperiment", "TrialInfo", "free_port", "nnictl_command", "trial_search_config"]
 
 FINISHED = {"SUCCEEDED", "FAILED", "USER_CANCELED", "SYS_CANCELED", "EARLY_STOPPED"}
 
@@ -142,3 +142,31 @@ def trial_table(trials: list[TrialInfo]) -> list[dict[str, Any]]:
         rows.append({"trial": t.id, "status": t.status, **t.parameters, **(t.final or {}), "result": result,
                      "directory": t.directory})
     return rows
+
+
+def trial_search_config(experiment: str | Path) -> Path:
+    """The ``--config`` file the experiment's ``trialCommand`` passes to the search, as a path from here.
+
+    The main job reads it so that its progress lines and benchmark match what the trials run, with
+    no second place to keep in step. Relative paths resolve against ``trialCodeDirectory`` (itself
+    relative to the experiment file), as NNI runs the command there.
+    """
+    import shlex
+
+    import yaml
+
+    from nni_autotsnet.errors import UserError
+
+    experiment = Path(experiment)
+    try:
+        spec = yaml.safe_load(experiment.read_text())
+    except yaml.YAMLError as err:
+        raise UserError(f"{experiment}: not YAML: {' '.join(str(err).split())}") from None
+    command = spec.get("trialCommand") if isinstance(spec, dict) else None
+    words = shlex.split(command) if isinstance(command, str) else []
+    if "--config" not in words or words.index("--config") + 1 >= len(words):
+        raise UserError(f"{experiment}: key 'trialCommand' runs no `--config FILE` "
+                        f"(expected `python -m nni_autotsnet.search --config FILE`), got {command!r}")
+    config = Path(words[words.index("--config") + 1])
+    code_dir = experiment.parent / str(spec.get("trialCodeDirectory", "."))
+    return config if config.is_absolute() else code_dir / config

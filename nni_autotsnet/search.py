@@ -220,6 +220,7 @@ def run_part(config: ExperimentConfig, part: PartConfig, index: int, fixed: dict
     part_dir.mkdir(parents=True, exist_ok=True)
     num_classes = train_ds.num_classes
     space = TwoStreamSpace.from_preset(config.preset, parts=part.name, num_classes=num_classes, fixed=fixed)
+    space.dropout.p = search.dropout
     if is_rank_zero():
         write_text(json.dumps({"preset": config.preset, "parts": part.name, "fixed": fixed,
                                  "num_classes": num_classes, "index": index}, indent=1), part_dir / "part.json")

@@ -11,6 +11,7 @@ import yaml
 from nni.experiment.config import ExperimentConfig
 
 from nni_autotsnet.config import load_config
+from nni_autotsnet.nnictl import trial_search_config
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 
@@ -27,10 +28,13 @@ def test_nnictl_config_is_valid_and_its_trials_config_loads(name, monkeypatch):
     raw = yaml.safe_load((EXPERIMENTS / name).read_text())
     config = ExperimentConfig(**raw).canonical_copy()
     assert config.tuner.name == "GridSearch"
-    assert raw["searchSpace"]["beta"]["_value"] == [0, 0.05, 0.1, 0.2]
+    betas = raw["searchSpace"]["beta"]["_value"]
+    assert betas[0] == 0 and len(betas) >= 3 and betas == sorted(betas)  # Table 1: no cost term, then larger beta
+    assert raw["maxTrialNumber"] == len(betas)  # one trial per beta (grid search)
     args = shlex.split(raw["trialCommand"])
     assert args[:3] == ["python", "-m", "nni_autotsnet.search"]
     search_config = EXPERIMENTS.parent / args[args.index("--config") + 1]
+    assert trial_search_config(EXPERIMENTS / name).resolve() == search_config.resolve()  # what the main job reads
     overrides = [a for a in args[args.index("--config") + 2:] if "=" in a]
     loaded = load_config(search_config, overrides)  # the trials' config validates too
     assert loaded.search.flops_window is not None
