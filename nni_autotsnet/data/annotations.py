@@ -2,14 +2,30 @@
 
 Two list formats are read (the format is chosen per file by its suffix):
 
-* ``*.csv``: ``path,label`` rows, an optional ``path,label`` header, standard CSV quoting;
+* ``*.csv``, standard CSV quoting, in one of three shapes, told apart by the first row:
+
+  - headerless ``path,label`` rows (exactly two columns);
+  - a header naming a path column and a label column, in any order, among any other columns
+    (ignored). Names are matched without case; accepted, most specific first when several are
+    present: path ``path, video_path, clip_path, file_name, filename, file, video, clip``;
+    label ``label, label_name, class_name, class, category, action``;
+  - the official Kinetics annotations, ``label,youtube_id,time_start,time_end,split`` (any
+    order, ``is_cc`` and other columns ignored): each row names the clip file
+    ``{youtube_id}_{time_start:06d}_{time_end:06d}.mp4``, looked for under ``root`` in the
+    layouts the common downloaders write (:data:`KINETICS_LAYOUTS`): ``NAME``,
+    ``<label>/NAME``, ``<split>/<label>/NAME``, ``<split>/NAME``, with the label as written
+    and with its spaces replaced by underscores. A clip in none of them keeps its path in the
+    layout the list's other clips were found in (``NAME`` if none was), so the datasets skip it
+    as a missing file like any other; one warning per list counts them and names the layouts.
+
 * anything else: SlowFast's ``path label`` lines (split on the last run of white space, so
   paths may contain spaces).
 
 A label is a class name or a 0-based class index. Class names come from a labels file (one name
 a line, or a JSON list / ``{name: index}`` object) or are collected from the training list.
 Relative paths are resolved against ``root`` (default: the list file's folder). Files are UTF-8,
-with or without a byte-order mark (Excel writes one), with Unix or Windows line endings.
+with or without a byte-order mark (Excel writes one), with Unix or Windows line endings. Every
+error names the file, the line and, for a CSV, the column.
 """
 
 from __future__ import annotations
@@ -17,6 +33,8 @@ from __future__ import annotations
 import csv
 import json
 import os
+import warnings
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -24,6 +42,7 @@ from typing import Sequence
 from .errors import AnnotationError
 
 __all__ = [
+    "KINETICS_LAYOUTS",
     "VideoRecord",
     "VideoList",
     "read_labels_file",
@@ -33,7 +52,21 @@ __all__ = [
     "write_video_list",
 ]
 
-_HEADER_FIRST = {"path", "video", "file", "filename"}
+# Header names of the path and label columns, most specific first (used when several are present).
+_PATH_COLUMNS = ("path", "video_path", "clip_path", "file_name", "filename", "file", "video", "clip")
+_LABEL_COLUMNS = ("label", "label_name", "class_name", "class", "category", "action")
+# Columns of the official Kinetics annotation CSVs that name a clip (``split`` is optional here).
+_KINETICS_COLUMNS = ("youtube_id", "time_start", "time_end")
+
+#: Where a Kinetics clip is looked for under ``root``, in order (``<label_>``: spaces -> ``_``).
+KINETICS_LAYOUTS = (
+    "NAME",
+    "<label>/NAME",
+    "<label_>/NAME",
+    "<split>/<label>/NAME",
+    "<split>/<label_>/NAME",
+    "<split>/NAME",
+)
 
 
 @dataclass(frozen=True)
@@ -61,6 +94,29 @@ class VideoList:
         return 1 + max((r.label for r in self.records), default=-1)
 
 
+@dataclass(frozen=True)
+class _Row:
+    """A data line: the listed path (a Kinetics row: the clip's file name) and label, as written."""
+
+    line: int
+    path: str
+    label: str
+    kinetics: bool = False
+    split: str = ""
+
+
+@dataclass(frozen=True)
+class _CsvShape:
+    """Which columns of a CSV hold what; ``header_line`` is ``None`` for headerless two-column rows."""
+
+    header_line: int | None
+    names: tuple[str, ...]
+    path: int  # column of the path (a Kinetics list: of youtube_id)
+    label: int
+    kinetics: tuple[int, int, int] | None = None  # youtube_id, time_start, time_end
+    split: int | None = None
+
+
 def _read_text(path: Path, what: str) -> str:
     """The text of a list or labels file; a UTF-8 byte-order mark (Excel's "CSV UTF-8") is dropped."""
     try:
@@ -74,23 +130,101 @@ def _read_text(path: Path, what: str) -> str:
         raise AnnotationError(path, None, f"not UTF-8 text ({err.reason})") from None
 
 
-def _raw_rows(list_file: Path) -> list[tuple[int, str, str]]:
-    """Return ``(line number, path, label)`` for each data line, raising on malformed lines."""
+def _pick(names: list[str], accepted: Sequence[str]) -> int | None:
+    """Index of the most specific accepted name among the header's names."""
+    for name in accepted:
+        if name in names:
+            return names.index(name)
+    return None
+
+
+def _csv_shape(list_file: Path, lineno: int, fields: list[str]) -> _CsvShape:
+    """Decide from the first row whether it is a header, and where the path and label are."""
+    names = [f.lower() for f in fields]
+    known = set(_PATH_COLUMNS) | set(_LABEL_COLUMNS) | set(_KINETICS_COLUMNS)
+    if not known & set(names):
+        if len(fields) == 2:
+            return _CsvShape(None, ("path", "label"), 0, 1)  # headerless path,label
+        raise AnnotationError(
+            list_file, lineno, f"{len(fields)} columns ({', '.join(fields)}) but no header naming a path column "
+            f"({', '.join(_PATH_COLUMNS)}) and a label column ({', '.join(_LABEL_COLUMNS)}); "
+            "without a header, rows must be two columns 'path,label'"
+        )
+    twice = sorted({n for n in names if names.count(n) > 1 and n in known})
+    if twice:
+        raise AnnotationError(list_file, lineno, f"header names column {twice[0]!r} twice")
+    path, label = _pick(names, _PATH_COLUMNS), _pick(names, _LABEL_COLUMNS)
+    kinetics = None
+    if path is None and all(c in names for c in _KINETICS_COLUMNS):
+        kinetics = tuple(names.index(c) for c in _KINETICS_COLUMNS)
+        path = kinetics[0]
+    missing = [what for what, col in (("path", path), ("label", label)) if col is None]
+    if missing:
+        accepts = {
+            "path": ", ".join(_PATH_COLUMNS) + " (or Kinetics' " + ",".join(_KINETICS_COLUMNS) + ")",
+            "label": ", ".join(_LABEL_COLUMNS),
+        }
+        raise AnnotationError(
+            list_file, lineno, f"header names no {' and no '.join(missing)} column: found {', '.join(fields)}; "
+            + "; ".join(f"a {what} column is one of {accepts[what]}" for what in missing)
+        )
+    split = names.index("split") if kinetics is not None and "split" in names else None
+    return _CsvShape(lineno, tuple(fields), path, label, kinetics, split)
+
+
+def _csv_row(list_file: Path, lineno: int, fields: list[str], shape: _CsvShape, line: str) -> _Row:
+    """One data row of a CSV, checked against its shape."""
+    if shape.header_line is None:
+        if len(fields) != 2 or not fields[0] or not fields[1]:
+            raise AnnotationError(list_file, lineno, f"expected 'path,label', got {len(fields)} field(s): {line!r}")
+        return _Row(lineno, fields[0], fields[1])
+    if len(fields) != len(shape.names):
+        raise AnnotationError(
+            list_file, lineno, f"expected {','.join(shape.names)!r}, got {len(fields)} field(s): {line!r}"
+        )
+
+    def value(col: int) -> str:
+        if not fields[col]:
+            raise AnnotationError(list_file, lineno, f"empty {shape.names[col]!r} column (column {col + 1})")
+        return fields[col]
+
+    label = value(shape.label)
+    if shape.kinetics is None:
+        return _Row(lineno, value(shape.path), label)
+    youtube_id, start, end = (value(col) for col in shape.kinetics)
+    seconds = []
+    for col, text in zip(shape.kinetics[1:], (start, end)):
+        try:
+            number = float(text)
+        except ValueError:
+            number = float("nan")
+        if not number.is_integer() or number < 0:
+            raise AnnotationError(
+                list_file, lineno, f"{shape.names[col]!r} column (column {col + 1}) is not a whole number "
+                f"of seconds: {text!r}"
+            )
+        seconds.append(int(number))
+    name = f"{youtube_id}_{seconds[0]:06d}_{seconds[1]:06d}.mp4"
+    split = fields[shape.split] if shape.split is not None else ""
+    return _Row(lineno, name, label, kinetics=True, split=split)
+
+
+def _raw_rows(list_file: Path) -> list[_Row]:
+    """Return the data lines of a list file, raising on malformed lines."""
     text = _read_text(list_file, "list file")
-    rows: list[tuple[int, str, str]] = []
+    rows: list[_Row] = []
     lines = text.splitlines()
     if list_file.suffix.lower() == ".csv":
+        shape = None
         for lineno, fields in zip(range(1, len(lines) + 1), csv.reader(lines)):
             if not fields or not "".join(fields).strip() or fields[0].lstrip().startswith("#"):
                 continue
             fields = [f.strip() for f in fields]
-            if len(fields) != 2 or not fields[0] or not fields[1]:
-                raise AnnotationError(
-                    list_file, lineno, f"expected 'path,label', got {len(fields)} field(s): {lines[lineno - 1]!r}"
-                )
-            if not rows and fields[0].lower() in _HEADER_FIRST and fields[1].lower() == "label":
-                continue  # the optional header
-            rows.append((lineno, fields[0], fields[1]))
+            if shape is None:
+                shape = _csv_shape(list_file, lineno, fields)
+                if shape.header_line is not None:
+                    continue
+            rows.append(_csv_row(list_file, lineno, fields, shape, lines[lineno - 1]))
     else:
         for lineno, line in enumerate(lines, start=1):
             stripped = line.strip()
@@ -99,8 +233,58 @@ def _raw_rows(list_file: Path) -> list[tuple[int, str, str]]:
             fields = stripped.rsplit(None, 1)
             if len(fields) != 2:
                 raise AnnotationError(list_file, lineno, f"expected 'path label', got {stripped!r}")
-            rows.append((lineno, fields[0], fields[1]))
+            rows.append(_Row(lineno, fields[0], fields[1]))
     return rows
+
+
+def _kinetics_candidates(base: Path, row: _Row) -> dict[str, Path]:
+    """Where a Kinetics clip may be, by layout (:data:`KINETICS_LAYOUTS`), in order."""
+    under = row.label.replace(" ", "_")
+    candidates = {"NAME": base / row.path, "<label>/NAME": base / row.label / row.path}
+    if under != row.label:
+        candidates["<label_>/NAME"] = base / under / row.path
+    if row.split:
+        candidates["<split>/<label>/NAME"] = base / row.split / row.label / row.path
+        if under != row.label:
+            candidates["<split>/<label_>/NAME"] = base / row.split / under / row.path
+        candidates["<split>/NAME"] = base / row.split / row.path
+    return candidates
+
+
+def _locate_kinetics(list_file: Path, base: Path, rows: list[_Row]) -> dict[int, Path]:
+    """Resolve each Kinetics row's clip in the downloaders' layouts: ``{line: path}``.
+
+    The layout that found the previous clip is tried first (one ``stat`` a clip on a consistent
+    tree). A clip found nowhere gets its path in the layout most clips were found in.
+    """
+    found: dict[int, Path] = {}
+    used: Counter[str] = Counter()
+    lost: list[_Row] = []
+    last = "NAME"
+    for row in rows:
+        candidates = _kinetics_candidates(base, row)
+        order = ([last] if last in candidates else []) + [k for k in candidates if k != last]
+        hit = next((k for k in order if candidates[k].is_file()), None)
+        if hit is None:
+            lost.append(row)
+            continue
+        found[row.line], last = candidates[hit], hit
+        used[hit] += 1
+    layouts = []
+    for row in lost:
+        candidates = _kinetics_candidates(base, row)
+        layouts.append(next((k for k, _ in used.most_common() if k in candidates), "NAME"))
+        found[row.line] = candidates[layouts[-1]]
+    if lost:
+        warnings.warn(
+            f"{list_file}: {len(lost)} of {len(rows)} Kinetics clips are in none of the layouts under {base} "
+            f"({', '.join(KINETICS_LAYOUTS)}; <label_>: spaces as underscores), first on line {lost[0].line} "
+            f"({lost[0].path}); listed as {layouts[0]} and skipped "
+            "as missing files",
+            UserWarning,
+            stacklevel=3,
+        )
+    return found
 
 
 def read_labels_file(labels_file: str | Path) -> tuple[str, ...]:
@@ -150,11 +334,10 @@ def collect_class_names(list_file: str | Path) -> tuple[str, ...]:
         If the list uses bare indices, which carry no names.
     """
     rows = _raw_rows(Path(list_file))
-    bare = [(lineno, label) for lineno, _, label in rows if label.isdigit()]
+    bare = [row for row in rows if row.label.isdigit()]
     if bare:
-        lineno, label = bare[0]
-        raise AnnotationError(list_file, lineno, f"label {label!r} is an index; class names need a labels file")
-    return tuple(sorted({label for _, _, label in rows}))
+        raise AnnotationError(list_file, bare[0].line, f"label {bare[0].label!r} is an index; class names need a labels file")
+    return tuple(sorted({row.label for row in rows}))
 
 
 def resolve_classes(
@@ -169,7 +352,7 @@ def resolve_classes(
     if classes_from is not None:
         return collect_class_names(classes_from)
     rows = _raw_rows(Path(list_file))
-    return None if all(label.isdigit() for _, _, label in rows) else collect_class_names(list_file)
+    return None if all(row.label.isdigit() for row in rows) else collect_class_names(list_file)
 
 
 def read_video_list(
@@ -182,7 +365,8 @@ def read_video_list(
     Parameters
     ----------
     list_file
-        A ``.csv`` (``path,label``) or a SlowFast ``path label`` list.
+        A ``.csv`` (``path,label`` rows, a header naming its path and label columns, or an
+        official Kinetics annotation list) or a SlowFast ``path label`` list.
     root
         Folder that relative paths are relative to; the list file's folder when ``None``.
     classes
@@ -199,7 +383,9 @@ def read_video_list(
     index = {name: i for i, name in enumerate(classes)} if classes is not None else None
     records = []
     first_line: dict[str, int] = {}  # normalised resolved path -> line that listed it first
-    for lineno, path, label in _raw_rows(list_file):
+    rows = _raw_rows(list_file)
+    kinetics = _locate_kinetics(list_file, base, [row for row in rows if row.kinetics])
+    for lineno, path, label in ((row.line, row.path, row.label) for row in rows):
         if label.isdigit():
             label_id = int(label)
             if index is not None and label_id >= len(index):
@@ -210,7 +396,10 @@ def read_video_list(
             raise AnnotationError(list_file, lineno, f"unknown class {label!r} (not among the {len(index)} classes)")
         else:
             label_id = index[label]
-        resolved = Path(path) if Path(path).is_absolute() else base / path
+        if lineno in kinetics:
+            resolved = kinetics[lineno]
+        else:
+            resolved = Path(path) if Path(path).is_absolute() else base / path
         key = os.path.normpath(resolved)
         if key in first_line:
             # The same video twice would be sampled twice as often, or (other label) teach two classes.
