@@ -196,7 +196,7 @@ class Comparison:
         import torch
 
         from nni_autotsnet.ranking import inherited_accuracy, write_ranking_table
-        from nni_autotsnet.search import build_datasets
+        from nni_autotsnet.runtime import build_datasets
         from nni_autotsnet.search_space import load_arch
 
         config = self.base

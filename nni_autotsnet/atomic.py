@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
+from lightning_fabric.plugins import TorchCheckpointIO
 
-__all__ = ["atomic_write", "save_torch", "write_text"]
+__all__ = ["atomic_write", "save_torch", "write_text", "AtomicCheckpointIO"]
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> None:
@@ -37,3 +38,11 @@ def save_torch(obj: Any, path: str | os.PathLike) -> None:
 def write_text(text: str, path: str | os.PathLike) -> None:
     """``Path.write_text`` atomically."""
     atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint writer, into a temporary file renamed over the old one: a kill never leaves half a file."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
+        write = super().save_checkpoint
+        atomic_write(path, lambda tmp: write(checkpoint, tmp, storage_options))

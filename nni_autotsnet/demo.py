@@ -119,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    from nni_autotsnet.search import build_datasets
+    from nni_autotsnet.runtime import build_datasets
     print(f"1/4 data: {config.data.train or config.data.benchmark}"
           + (f" (decoded-frame cache {config.data.cache})" if config.data.cache else ""), flush=True)
     build_datasets(config)  # the benchmark and the frame cache made once here, not inside the first trial

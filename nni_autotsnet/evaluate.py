@@ -129,7 +129,7 @@ def _config_for(checkpoint: Path, config: str | Path | None) -> ExperimentConfig
 def test_dataset(config: ExperimentConfig, list_file: str | Path | None, views: str):
     """The test split's dataset: ``list_file``, or the benchmark's ``test.csv``; classes as in training."""
     from nni_autotsnet.data import make_dataset
-    from nni_autotsnet.search import ensure_benchmark
+    from nni_autotsnet.runtime import ensure_benchmark
 
     data = config.data
     if data.train is None:  # the bundled benchmark

@@ -55,7 +55,7 @@ def train_trial(model: Any, config_path: str, overrides: list[str], output: str)
 
 
 def _space_and_classes(config: ExperimentConfig):
-    from nni_autotsnet.search import build_datasets
+    from nni_autotsnet.runtime import build_datasets
     from nni_autotsnet.search_space import TwoStreamSpace
 
     train_ds, _ = build_datasets(config)  # builds the benchmark once here, not in every trial

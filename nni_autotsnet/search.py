@@ -40,9 +40,10 @@ import yaml
 from nni_autotsnet.atomic import save_torch, write_text
 from nni_autotsnet.config import ExperimentConfig, PartConfig, load_config
 from nni_autotsnet.errors import CommandParser, UserError, command
+from nni_autotsnet.runtime import build_datasets, in_nni_trial, is_rank_zero, say
 from nni_autotsnet.search_space import save_arch
 
-__all__ = ["main", "run_search", "run_part", "make_strategy", "health_line", "in_nni_trial", "PART_FILES",
+__all__ = ["main", "run_search", "run_part", "make_strategy", "health_line", "PART_FILES",
            "SearchError"]
 
 PART_FILES = ("part.json", "arch.json", "alpha.json", "supernet.pt", "metrics.csv")
@@ -50,62 +51,6 @@ PART_FILES = ("part.json", "arch.json", "alpha.json", "supernet.pt", "metrics.cs
 
 class SearchError(UserError):
     """The search directory does not fit this run (another preset, an interrupted part without --resume)."""
-
-
-def in_nni_trial() -> bool:
-    """True inside a trial that ``nnictl`` launched (the local, remote or Kubernetes training service)."""
-    return os.environ.get("NNI_PLATFORM") not in (None, "", "unittest", "standalone")
-
-
-def is_rank_zero() -> bool:
-    """True in the process that writes files: under DDP every rank runs this command, rank 0 writes."""
-    from lightning_fabric.utilities.rank_zero import rank_zero_only
-
-    return getattr(rank_zero_only, "rank", 0) == 0
-
-
-def _say(text: str) -> None:
-    if is_rank_zero():
-        print(text, flush=True)
-
-
-# ------------------------------------------------------------------------------------------------
-# Data
-# ------------------------------------------------------------------------------------------------
-def ensure_benchmark(folder: Path, seed: int, splits: dict | None = None) -> Path:
-    """Build the bundled temporal benchmark in ``folder`` unless it is there (one builder at a time).
-
-    ``splits`` (videos a class per split) applies to a new build; an existing benchmark is used as it is.
-    """
-    import fcntl
-
-    from nni_autotsnet.data import make_benchmark
-
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # concurrent NNI trials wait for the first one's build
-        if not (folder / "benchmark.json").exists():
-            print(f"building the temporal benchmark in {folder} ...", flush=True)
-            summary = make_benchmark(folder, seed=seed, splits=splits)
-            print(f"built {len(summary['videos'])} videos in {summary['build_seconds']:.1f} s", flush=True)
-    return folder
-
-
-def build_datasets(config: ExperimentConfig):
-    """The training dataset (random clips) and the validation dataset (``val_views`` views a video)."""
-    from nni_autotsnet.data import make_dataset
-
-    data = config.data
-    if data.train is None:
-        root = ensure_benchmark(data.benchmark, data.benchmark_seed, data.benchmark_splits)
-        train, val, labels = root / "train.csv", root / "val.csv", root / "labels.txt"
-    else:
-        train, val, labels = data.train, data.val, data.labels_file
-    common = dict(root=data.root, preset=data.preset, labels_file=str(labels) if labels else None,
-                  classes_from=None if labels else str(train), cache=str(data.cache) if data.cache else None)
-    train_ds = make_dataset(train, split="train", hflip=data.hflip, autoaugment=data.autoaugment, **common)
-    val_ds = make_dataset(val, split="val", views=data.val_views, **common)
-    return train_ds, val_ds
 
 
 # ------------------------------------------------------------------------------------------------
@@ -201,7 +146,8 @@ def run_part(config: ExperimentConfig, part: PartConfig, index: int, fixed: dict
     from pytorch_lightning.callbacks import ModelCheckpoint
     from pytorch_lightning.loggers import CSVLogger
 
-    from nni_autotsnet.training import AtomicCheckpointIO, EpochSeededLoader
+    from nni_autotsnet.atomic import AtomicCheckpointIO
+    from nni_autotsnet.runtime import EpochSeededLoader
 
     from nni_autotsnet.data import SkippedVideosCallback
     from nni_autotsnet.module import VideoClassifier
@@ -230,7 +176,7 @@ def run_part(config: ExperimentConfig, part: PartConfig, index: int, fixed: dict
         from nni_autotsnet.supernet import carry_over, read_part
 
         copied, total = carry_over(read_part(previous), fixed, model)
-        _say(f"[part {index}/{len(config.search.parts)} {part.name}] starts from {previous.name}'s supernet: "
+        say(f"[part {index}/{len(config.search.parts)} {part.name}] starts from {previous.name}'s supernet: "
              f"{copied} of {total} tensors inherited")
     loader = dict(batch_size=data.batch_size, num_workers=data.num_workers)
     first_epoch = 0
@@ -306,7 +252,7 @@ def run_search(config: ExperimentConfig, out: Path, report_to_nni: bool = False,
         write_text(yaml.safe_dump(config.raw, sort_keys=False), out / "config.yaml")
     start = time.perf_counter()
     train_ds, val_ds = build_datasets(config)
-    _say(f"data: {len(train_ds)} training and {len(val_ds)} validation videos, {train_ds.num_classes} classes")
+    say(f"data: {len(train_ds)} training and {len(val_ds)} validation videos, {train_ds.num_classes} classes")
     fixed: dict = {}
     histories = []
     health: dict[str, str | None] = {}  # part -> the health flag of its last epoch
@@ -315,13 +261,13 @@ def run_search(config: ExperimentConfig, out: Path, report_to_nni: bool = False,
         part_dir = out / f"part{index}_{part.name}"
         done = _finished_part(part_dir, config, part)
         if done is not None:
-            _say(f"[part {index}/{len(parts)} {part.name}] already finished in {part_dir}; reusing it")
+            say(f"[part {index}/{len(parts)} {part.name}] already finished in {part_dir}; reusing it")
             fixed = done
             if (part_dir / "metrics.csv").exists():
                 histories.append(pd.read_csv(part_dir / "metrics.csv"))
                 health[part.name] = _last_health(histories[-1])
             continue
-        _say(f"[part {index}/{len(parts)} {part.name}] {part.epochs} epochs, weight lr {part.weight_lr:.4g}, "
+        say(f"[part {index}/{len(parts)} {part.name}] {part.epochs} epochs, weight lr {part.weight_lr:.4g}, "
              f"alpha lr {part.arch_lr:.4g}, K={config.search.num_samples}, beta={config.search.beta}, "
              f"window={config.search.flops_window} GFLOPs/view")
         previous = out / f"part{index - 1}_{parts[index - 2].name}" if index > 1 else None

@@ -53,7 +53,7 @@ def loader_options(accelerator: str, num_workers: int, *, persistent: bool = Fal
     """Extra ``DataLoader`` arguments for ``trainer.accelerator``: pinned memory on CUDA, persistent workers.
 
     ``persistent`` asks for workers that live across epochs (with ``num_workers > 0``). The
-    training loaders do not ask: :class:`~nni_autotsnet.training.EpochSeededLoader` seeds every
+    training loaders do not ask: :class:`~nni_autotsnet.runtime.EpochSeededLoader` seeds every
     epoch in the main process and relies on fresh workers taking their seeds from it, which is
     what makes a resumed run end with the uninterrupted one's weights.
     """

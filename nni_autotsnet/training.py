@@ -27,29 +27,26 @@ import copy
 import json
 import math
 import os
-import random
 import sys
 import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import numpy as np
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 import yaml
-from lightning_fabric.plugins import TorchCheckpointIO
 
 from nni_autotsnet.config import ExperimentConfig
 from nni_autotsnet.errors import UserError, load_weights_file
 from nni_autotsnet.models import build_model
 from nni_autotsnet.models.exported import MODEL_BUILDER, MODEL_FORMAT
-from nni_autotsnet.atomic import atomic_write, save_torch, write_text
-from nni_autotsnet.search import build_datasets, in_nni_trial
+from nni_autotsnet.atomic import AtomicCheckpointIO, save_torch, write_text
+from nni_autotsnet.runtime import EpochSeededLoader, build_datasets, in_nni_trial, is_rank_zero
 from nni_autotsnet.search_space import CostModel, check_arch, infer_parts, load_arch, load_preset, make_layout, save_arch
 
-__all__ = ["TrainError", "TrainingModule", "EpochRecorder", "EpochSeededLoader", "AtomicCheckpointIO", "METRIC_COLUMNS", "lr_factor", "portable_config", "seed_epoch", "train"]
+__all__ = ["TrainError", "TrainingModule", "EpochRecorder", "METRIC_COLUMNS", "lr_factor", "portable_config", "train"]
 
 METRIC_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr")
 
@@ -136,44 +133,6 @@ class TrainingModule(pl.LightningModule):
         self.log("val_acc", (probs.argmax(-1) == labels).float().mean(), prog_bar=True, batch_size=n, sync_dist=True)
 
 
-def seed_epoch(seed: int, epoch: int, rank: int = 0) -> None:
-    """Seed torch, numpy and ``random`` from ``(seed, epoch, rank)``: an epoch's draws do not depend on earlier ones."""
-    state = np.random.SeedSequence([seed, epoch, rank]).generate_state(2)
-    torch.manual_seed(int(state[0]) | (int(state[1] & 0x7FFFFFFF) << 32))
-    random.seed(int(state[1]))
-    np.random.seed(int(state[0]))
-
-
-class EpochSeededLoader(DataLoader):
-    """A training DataLoader that calls :func:`seed_epoch` whenever Lightning makes an epoch's iterator.
-
-    Lightning makes the first epoch's iterator of a ``fit`` before ``on_train_epoch_start`` (later
-    ones after it), so seeding there would differ between a resumed and an uninterrupted run;
-    seeding here puts the shuffle, the workers' seeds, the augmentation and dropout of every epoch
-    on the same footing. ``trainer`` gives the epoch and rank at that moment.
-    """
-
-    def __init__(self, *args: Any, seed: int = 0, trainer: pl.Trainer | None = None, first_epoch: int | None = None,
-                 **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self.seed, self.trainer = seed, trainer
-        # Counting mode: epochs are numbered from ``first_epoch`` by this loader's own iterations, for
-        # fits whose first iterator is made before Lightning restores its loop state (NNI's one-shot
-        # evaluator does this on a resumed fit).
-        self.next_epoch = first_epoch
-
-    def __iter__(self):
-        rank = self.trainer.global_rank if self.trainer is not None else 0
-        if self.next_epoch is not None:
-            seed_epoch(self.seed, self.next_epoch, rank)
-            self.next_epoch += 1
-        elif self.trainer is not None:
-            # epochs finished so far (what Lightning gives the samplers): current_epoch lags it when a fit resumes
-            epoch = self.trainer.fit_loop.epoch_progress.current.processed
-            seed_epoch(self.seed, epoch, rank)
-        return super().__iter__()
-
-
 class EpochRecorder(pl.Callback):
     """One row of :data:`METRIC_COLUMNS` per epoch, ``metrics.csv`` rewritten each time; a printed line.
 
@@ -227,20 +186,6 @@ def portable_config(config: ExperimentConfig) -> dict:
     raw["train"]["output"] = str(config.train.output)
     raw["random"]["output"] = str(config.random.output)
     return raw
-
-
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning's checkpoint writer, into a temporary file renamed over the old one: a kill never leaves half a file."""
-
-    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
-        write = super().save_checkpoint
-        atomic_write(path, lambda tmp: write(checkpoint, tmp, storage_options))
-
-
-def _rank_zero() -> bool:
-    from lightning_fabric.utilities.rank_zero import rank_zero_only
-
-    return getattr(rank_zero_only, "rank", 0) == 0
 
 
 def _check_run_dir(out: Path, arch: dict, resume: bool) -> None:
@@ -313,7 +258,7 @@ def train(config: ExperimentConfig, arch: Mapping[str, Any], preset: str | None,
     if len(train_ds) < total_batch:
         raise TrainError(f"{config.path or '<config>'}: key 'data.batch_size': {len(train_ds)} training videos are fewer than "
                          f"one total batch ({total_batch} clips)")
-    if _rank_zero():
+    if is_rank_zero():
         out.mkdir(parents=True, exist_ok=True)
         write_text(yaml.safe_dump(portable_config(config), sort_keys=False), out / "config.yaml")
         save_arch(arch, out / "arch.json", preset=preset, parts=layout.parts)
@@ -331,7 +276,7 @@ def train(config: ExperimentConfig, arch: Mapping[str, Any], preset: str | None,
         log_every_n_steps=tr.log_every_n_steps, enable_progress_bar=progress_bar,
         logger=[CSVLogger(str(out / "logs"), name="csv"),
                 TensorBoardLogger(str(out / "logs"), name="tensorboard", version="", default_hp_metric=False)],
-        callbacks=[recorder, SkippedVideosCallback(), DataWaitMonitor(echo=_rank_zero()),
+        callbacks=[recorder, SkippedVideosCallback(), DataWaitMonitor(echo=is_rank_zero()),
                    *([ChannelsLast3d()] if tr.channels_last else []), *callbacks,
                    # top-1 with no monitor: the latest epoch, kept as RUN/last.ckpt (replaced every epoch)
                    ModelCheckpoint(dirpath=str(out), filename="last", save_top_k=1, enable_version_counter=False)],

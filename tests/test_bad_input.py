@@ -594,7 +594,7 @@ def _torch_bytes(obj: Any, save=torch.save) -> bytes:
 
 
 def _ckpt_io_write(obj: Any, path: Path) -> None:
-    from nni_autotsnet.training import AtomicCheckpointIO
+    from nni_autotsnet.atomic import AtomicCheckpointIO
 
     AtomicCheckpointIO().save_checkpoint(obj, path)
 

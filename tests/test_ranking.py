@@ -136,7 +136,8 @@ def test_report_prints_tau_and_plots_the_scatter(tmp_path, scratch, tau):
 def supernet(tmp_path_factory):
     from nni_autotsnet.config import load_config
     from nni_autotsnet.data.testing import small_benchmark
-    from nni_autotsnet.search import build_datasets, run_search
+    from nni_autotsnet.runtime import build_datasets
+    from nni_autotsnet.search import run_search
 
     bench = small_benchmark(tmp_path_factory.getbasetemp() / "train_bench")  # test_train_evaluate's: built once
     config = load_config("experiments/tiny.yaml", [
