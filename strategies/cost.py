@@ -1,8 +1,8 @@
 """PARSEC's cost term ``beta * log C(alpha)`` (supplement eq. 2-3, NOTES erratum), for FLOPs or latency.
 
 ``cost(A) = max(0, F(A)/T_max - 1) + max(0, 1 - F(A)/T_min)``: zero inside the window
-``[T_min, T_max]`` (GFLOPs per view; or milliseconds, with F_lat(A) for F(A)), growing linearly outside it. ``C(alpha) = E[cost(A)]`` is
-estimated from the K architectures sampled for the data term, and its gradient
+``[T_min, T_max]`` (GFLOPs per view; or milliseconds, with F_lat(A) for F(A)), growing linearly outside it.
+``C(alpha) = E[cost(A)]`` is estimated from the K architectures sampled for the data term, and its gradient
 ``grad log C = grad C / C`` with the score function and a leave-one-out baseline.
 """
 

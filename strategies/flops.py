@@ -1,4 +1,4 @@
-"""F(A): the FLOPs of an architecture in GFLOPs per view, for any NNI model space (and any other per-architecture figure).
+"""F(A): the FLOPs of an architecture in GFLOPs per view, for any NNI model space (and other per-architecture figures).
 
 The project's space knows its exact FLOPs in closed form (``space.flops(arch)``); any other
 space is profiled once with NNI's ``FlopsProfiler`` (built on a throwaway copy of the raw space,

@@ -11,5 +11,6 @@ from .predict import LatencyModel, load_latency_model, search_latency_fn
 from .table import LatencyTableError, check_meta, load_table, make_meta
 from .units import build_unit, layout_terms, preset_units
 
-__all__ = ["main", "profile", "model_ms", "LatencyModel", "load_latency_model", "search_latency_fn", "LatencyTableError", "check_meta",
+__all__ = ["main", "profile", "model_ms", "LatencyModel", "load_latency_model", "search_latency_fn",
+           "LatencyTableError", "check_meta",
            "load_table", "make_meta", "build_unit", "layout_terms", "preset_units"]

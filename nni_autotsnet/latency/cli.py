@@ -31,7 +31,8 @@ def _profile(args) -> int:
         raise UserError(f"--device {args.device}: no CUDA device is available here")
     preset = load_preset(args.preset)
     table = profile(preset, args.out, device=args.device, threads=args.threads, batch=args.batch,
-                    num_classes=args.num_classes, repeats=args.repeats, block_ms=args.block_ms, clock=args.clock, progress=not args.quiet,
+                    num_classes=args.num_classes, repeats=args.repeats, block_ms=args.block_ms, clock=args.clock,
+                    progress=not args.quiet,
                     limit=args.limit)
     meta = table["meta"]
     print(f"{args.out}: {len(table['units'])} units of preset {meta['preset']!r} on {meta['device']} "

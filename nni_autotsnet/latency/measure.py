@@ -155,8 +155,8 @@ def profile(preset: Preset, out: str | Path, device: str = "cpu", threads: int =
                 residuals = []
                 for arch in _calibration_archs(preset, parts):
                     model = build_model(preset, arch, parts=parts, num_classes=meta["num_classes"])
-                    measured = model_ms(model, preset.input_shape, device, threads, batch, repeats, 4 * block_ms, warmup,
-                                        meta["clock"])
+                    measured = model_ms(model, preset.input_shape, device, threads, batch, repeats, 4 * block_ms,
+                                        warmup, meta["clock"])
                     predicted = LatencyModel(make_layout(preset, parts), table, meta["num_classes"],
                                              glue=False).latency(arch)
                     residuals.append(measured - predicted)

@@ -60,7 +60,7 @@ class LatencyModel:
                 self._const += lookup[()]
 
     def latency(self, arch: Mapping[str, Any]) -> float:
-        """Predicted milliseconds of one forward at the table's batch. ``KeyError`` for a label or value not of the space."""
+        """Predicted ms of one forward at the table's batch; ``KeyError`` for a label or value not of the space."""
         total = self._const
         for get, lookup in self._terms:
             total += lookup[get(arch)]

@@ -34,7 +34,8 @@ __all__ = ["TABLE_FORMAT", "LatencyTableError", "device_name", "make_meta", "pre
            "load_table", "save_table", "check_meta"]
 
 TABLE_FORMAT = "nni-autotsnet-latency/1"
-META_FIELDS = ("preset", "preset_digest", "num_classes", "device", "device_name", "threads", "batch", "torch", "dtype", "clock")
+META_FIELDS = ("preset", "preset_digest", "num_classes", "device", "device_name", "threads", "batch", "torch", "dtype",
+               "clock")
 
 
 class LatencyTableError(UserError):
