@@ -50,7 +50,7 @@ import pandas as pd
 import pytorch_lightning as pl
 
 from nni_autotsnet.config import ExperimentConfig, load_config
-from nni_autotsnet.report_plots import to_markdown
+from nni_autotsnet.results import to_markdown
 
 GFLOPS = "GFLOPs per view (multiply-adds)"
 GROUPS = ("parsec", "random", "x3d", "ranking")  # units of a group depend only on units of the same group

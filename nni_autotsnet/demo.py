@@ -24,7 +24,7 @@ import pandas as pd
 from nni_autotsnet.config import load_config
 from nni_autotsnet.errors import CommandParser, UserError, command
 from nni_autotsnet.nnictl import NnictlExperiment, TrialInfo, trial_search_config, trial_table
-from nni_autotsnet.report import HEALTH_LABEL, health_cell
+from nni_autotsnet.results import HEALTH_LABEL, health_cell, to_markdown
 
 __all__ = ["main", "table1", "best_trial", "health_note"]
 
@@ -135,7 +135,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("3/4 beta against searched GFLOPs (supplement Table 1 analog; GFLOPs = multiply-adds per view)")
     table = table1(trials)
     table.to_csv(out / "table1.csv", index=False)
-    from nni_autotsnet.export import to_markdown
     text = to_markdown(table)
     note = health_note(table)
     (out / "table1.md").write_text(text + "\n" + (f"\n{note}\n" if note else ""))

@@ -18,7 +18,6 @@ latency predicted from the table, and beside it the latency measured here at the
 
 from __future__ import annotations
 
-import math
 import statistics
 import sys
 import time
@@ -31,6 +30,7 @@ import torch
 from torch import nn
 
 from nni_autotsnet.errors import CommandParser, command
+from nni_autotsnet.results import to_markdown
 from nni_autotsnet.models import build_model
 from nni_autotsnet.models.exported import MODEL_BUILDER, MODEL_FORMAT
 from nni_autotsnet.search_space import (
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from nni_autotsnet.strategies import ArchDistribution
 
 __all__ = ["ExportError", "Part", "Candidate", "read_part", "read_search_dir", "read_arch_file", "arch_probability",
-           "alpha_distribution", "inherit_weights", "views_per_video", "latency_ms", "export", "to_markdown", "main"]
+           "alpha_distribution", "inherit_weights", "views_per_video", "latency_ms", "export", "main"]
 
 _DEFAULT_VIEWS = "10-LeftCenterRight"  # Kinetics' 10 clips x 3 crops, the data presets' default protocol
 _FLOPS_COL = "GFLOPs (multiply-adds per view)"
@@ -232,17 +232,6 @@ def _export_one(c: Candidate, root: Path, out: Path, state: dict | None, latency
             **(_table_latency(c, model, latency_table, measure_table) if latency_table is not None else {}),
             "probability": c.probability, "weights": "inherited" if state is not None else "initialised",
             "file": (out / "model.pt").relative_to(root).as_posix()}
-
-
-def to_markdown(df: pd.DataFrame) -> str:
-    """A GitHub markdown table, 4 significant figures (no dependency on ``tabulate``)."""
-    def cell(v: Any) -> str:
-        if v is None or (isinstance(v, float) and math.isnan(v)):
-            return "-"
-        return f"{v:.4g}" if isinstance(v, float) else str(v)
-    lines = ["| " + " | ".join(df.columns) + " |", "|" + "---|" * len(df.columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.astype(object).itertuples(index=False)]
-    return "\n".join(lines)
 
 
 def _write_summary(rows: list[dict], out: Path, note: str) -> str:

@@ -19,31 +19,14 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from matplotlib.transforms import blended_transform_factory
 
-from nni_autotsnet.report import (GFLOPS_LABEL, RankingTable, SearchRun, TrainRun, comparison_table, health_cell,
-                                  table1, train_frame)
+from nni_autotsnet.results import (GFLOPS_LABEL, RankingTable, SearchRun, TrainRun, comparison_table, health_cell,
+                                   table1, to_markdown, train_frame)
 
-__all__ = ["write_report", "plot_fig2", "plot_table1", "plot_alpha", "plot_ranking", "timeline", "fig2_window",
-           "to_markdown"]
+__all__ = ["write_report", "plot_fig2", "plot_table1", "plot_alpha", "plot_ranking", "timeline", "fig2_window"]
 
 STYLE = {"searched": dict(color="tab:red", marker="*", ms=15), "x3d": dict(color="tab:blue", marker="s", ms=8),
          "random": dict(color="0.45", marker="o", ms=7)}
 WINDOW = dict(color="tab:green", alpha=0.15, lw=0)
-
-
-def to_markdown(df: pd.DataFrame, drop: Sequence[str] = ("path",)) -> str:
-    """A GitHub markdown table, 4 significant figures, ``-`` for missing, ``yes``/``no`` for booleans."""
-    df = df.drop(columns=[c for c in drop if c in df.columns])
-
-    def cell(v: Any) -> str:
-        if v is None or v is pd.NA or (isinstance(v, (float, np.floating)) and math.isnan(v)):
-            return "-"
-        if isinstance(v, (bool, np.bool_)):
-            return "yes" if v else "no"
-        return f"{v:.4g}" if isinstance(v, (float, np.floating)) else str(v)
-
-    lines = ["| " + " | ".join(df.columns) + " |", "|" + "---|" * len(df.columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.astype(object).itertuples(index=False)]
-    return "\n".join(lines)
 
 
 def fig2_window(given: tuple[float, float] | None, searches: list[SearchRun],

@@ -20,7 +20,8 @@ from torch import nn
 
 from nni_autotsnet.ranking import (RANKING_COLUMNS, RankingError, inherited_accuracy, kendall_tau,
                                    read_ranking_table, recalibrate_batchnorm, resolve_part, write_ranking_table)
-from nni_autotsnet.report import find_all, main as report_main
+from nni_autotsnet.report import main as report_main
+from nni_autotsnet.results import find_all
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 COMMANDS = ("search", "train", "evaluate", "export", "random_search", "report", "report_plots", "demo")

@@ -18,7 +18,8 @@ import pytest
 import yaml
 from PIL import Image
 
-from nni_autotsnet.report import GFLOPS_LABEL, find_runs, main
+from nni_autotsnet.report import main
+from nni_autotsnet.results import GFLOPS_LABEL, find_runs
 from nni_autotsnet.report_plots import timeline
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
