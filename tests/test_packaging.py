@@ -18,7 +18,8 @@ def test_wheel_installs_subpackages_under_nni_autotsnet(tmp_path):
     tops = {n.split("/")[0] for n in names}
     assert all(t.startswith("nni_autotsnet") for t in tops), tops  # nothing generic at the top of site-packages
     for path in ("nni_autotsnet/search_space/space.py", "nni_autotsnet/search_space/presets/S.yaml",
-                 "nni_autotsnet/strategies/__init__.py", "nni_autotsnet/models/builder.py"):
+                 "nni_autotsnet/strategies/__init__.py", "nni_autotsnet/models/builder.py",
+                 "nni_autotsnet/latency/measure.py"):
         assert path in names
     # the installed wheel works on its own, away from the source tree
     target = tmp_path / "site"
