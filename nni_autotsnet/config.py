@@ -433,7 +433,8 @@ def _window(r: YamlReader, name: str, unit: str = "GFLOPs per view") -> tuple[fl
 
 def _check_latency_table(s: YamlReader, path: Path, preset) -> None:
     """The latency table is readable, of this preset, and complete (every unit and the glue term measured)."""
-    from nni_autotsnet.latency import LatencyTableError, load_latency_model, load_table
+    from nni_autotsnet.latency.predict import load_latency_model
+    from nni_autotsnet.latency.table import LatencyTableError, load_table
 
     try:
         num_classes = load_table(path)["meta"]["num_classes"]  # the data's classes are checked by the search

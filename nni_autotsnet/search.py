@@ -32,13 +32,13 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
 import yaml
 
 from nni_autotsnet.atomic import save_torch, write_text
-from nni_autotsnet.config import ExperimentConfig, PartConfig, load_config
+from nni_autotsnet.config import ConfigError, ExperimentConfig, PartConfig, load_config
 from nni_autotsnet.errors import CommandParser, UserError, command
 from nni_autotsnet.runtime import build_datasets, in_nni_trial, is_rank_zero, say
 from nni_autotsnet.search_space import save_arch
@@ -102,6 +102,30 @@ def final_network_flops(config: ExperimentConfig, fixed: dict, num_classes: int)
     return lambda sample: cost.flops({**base, **sample})
 
 
+def search_latency_fn(config: ExperimentConfig, fixed: Mapping[str, Any], num_classes: int):
+    """F_lat(A) of the search's final network for one part (what later parts search sits at the defaults).
+
+    The latency window is a budget for the network the search ends with, as the FLOPs window is
+    (:func:`final_network_flops`). A table of another class count is a
+    ``ConfigError`` naming ``search.latency_table``.
+    """
+    from nni_autotsnet.latency.predict import load_latency_model
+    from nni_autotsnet.latency.table import LatencyTableError
+    from nni_autotsnet.search_space import load_preset, make_layout
+
+    last = config.search.parts[-1].name
+    try:
+        model = load_latency_model(config.search.latency_table, config.preset, last, num_classes)
+    except LatencyTableError as err:
+        raise ConfigError(f"{config.path or '<defaults>'}: key 'search.latency_table': {err}") from None
+    base = {**make_layout(load_preset(config.preset), last).defaults(), **fixed}
+
+    def latency(sample: Mapping[str, Any]) -> float:
+        return model.latency({**base, **sample})
+    latency.source = str(config.search.latency_table)
+    return latency
+
+
 def make_strategy(config: ExperimentConfig, part: PartConfig, seed: int, fixed: dict, num_classes: int):
     """The part's PARSEC: the supplement's recipe (SGD at the part's Table 2 learning rate), said explicitly.
 
@@ -119,8 +143,6 @@ def make_strategy(config: ExperimentConfig, part: PartConfig, seed: int, fixed: 
     # search.cost=latency: the window bounds F_lat(A) from the device's latency table (FLOPs are still logged)
     window = dict(flops_window=search.flops_window)
     if search.cost == "latency" and search.latency_window is not None:
-        from nni_autotsnet.latency import search_latency_fn
-
         window = dict(latency_window=search.latency_window,
                       latency_fn=search_latency_fn(config, fixed, num_classes))
     return Parsec(num_samples=search.num_samples, beta=search.beta, **window,

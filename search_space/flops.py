@@ -15,9 +15,8 @@ import itertools
 from operator import itemgetter
 from typing import Any, Callable, Mapping
 
-from nni_autotsnet.models.ops import round_width
 
-from .layout import BlockLayout, FusionLayout, Layout, Var
+from .layout import BlockLayout, FusionLayout, Layout, Var, round_width
 from .presets import Preset
 
 __all__ = ["CostModel", "fvcore_flops"]

@@ -15,7 +15,18 @@ from typing import Any, Mapping
 
 from .presets import Preset, StreamSpec
 
-__all__ = ["PARTS", "Var", "BlockLayout", "StageLayout", "StreamLayout", "FusionLayout", "Layout", "make_layout"]
+__all__ = ["PARTS", "Var", "BlockLayout", "StageLayout", "StreamLayout", "FusionLayout", "Layout", "make_layout",
+           "round_width"]
+
+
+def round_width(width: float, multiplier: float, min_width: int = 8, divisor: int = 8) -> int:
+    """X3D's channel rounding (pytorchvideo ``round_width``), for plain numbers."""
+    width *= multiplier
+    out = max(min_width, int(width + divisor / 2) // divisor * divisor)
+    if out < 0.9 * width:
+        out += divisor
+    return int(out)
+
 
 # The three parts of the progressive search, each adding to the one before it.
 PARTS = ("sparse", "fusion", "all")

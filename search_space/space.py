@@ -13,11 +13,10 @@ from nni.nas.nn.pytorch import LayerChoice, ModelSpace, MutableBatchNorm3d, Muta
 from torch import nn
 
 from nni_autotsnet.models.network import TwoStreamNet
-from nni_autotsnet.models.ops import round_width
 
 from .arch import check_arch
 from .flops import CostModel
-from .layout import Var, make_layout
+from .layout import Var, make_layout, round_width
 from .mixed_ops import MIXED_OPERATIONS_3D
 from .presets import Preset, load_preset
 

@@ -11,8 +11,9 @@ import yaml
 
 from nni_autotsnet.config import ConfigError, load_config
 from nni_autotsnet.latency import (
-    LatencyModel, LatencyTableError, layout_terms, load_latency_model, main, make_meta, preset_units, profile,
+    LatencyModel, LatencyTableError, layout_terms, load_latency_model, make_meta, preset_units, profile,
 )
+from nni_autotsnet.latency.cli import main
 from nni_autotsnet.latency import measure
 from nni_autotsnet.latency.units import unit_key
 from nni_autotsnet.search_space import load_preset, make_layout

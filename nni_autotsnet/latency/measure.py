@@ -19,16 +19,9 @@ from nni_autotsnet.search_space.layout import make_layout
 from nni_autotsnet.search_space.presets import Preset
 
 from .table import check_meta, load_table, make_meta, new_table, save_table
-from .units import build_unit, preset_units
+from .units import GLUE_KINDS, build_unit, glue_kind, preset_units
 
-__all__ = ["CLOCKS", "resolve_clock", "time_ms", "module_ms", "model_ms", "profile", "GLUE_KINDS", "glue_kind"]
-
-GLUE_KINDS = ("sparse", "two_stream")  # the network's forward has two shapes: the sparse stream alone, or both
-
-
-def glue_kind(parts: str) -> str:
-    return "sparse" if parts == "sparse" else "two_stream"
-
+__all__ = ["CLOCKS", "resolve_clock", "time_ms", "module_ms", "model_ms", "profile"]
 
 CLOCKS = ("wall", "cpu")
 

@@ -16,11 +16,10 @@ from typing import Any, Mapping
 from nni_autotsnet.search_space.layout import Layout, make_layout
 from nni_autotsnet.search_space.presets import Preset, load_preset
 
-from .measure import glue_kind
 from .table import LatencyTableError, check_meta, load_table, preset_digest
-from .units import _values, layout_terms, unit_key
+from .units import _values, glue_kind, layout_terms, unit_key
 
-__all__ = ["LatencyModel", "load_latency_model", "search_latency_fn"]
+__all__ = ["LatencyModel", "load_latency_model"]
 
 
 class LatencyModel:
@@ -83,25 +82,3 @@ def load_latency_model(path: str | Path, preset: str | Path | Preset, parts: str
               "num_classes": int(num_classes or preset.num_classes), **(expect or {})}
     check_meta(table, wanted, path, why=f"preset {preset.name!r}")
     return LatencyModel(make_layout(preset, parts, fixed), table, num_classes, source=str(path))
-
-
-def search_latency_fn(config, fixed: Mapping[str, Any], num_classes: int):
-    """F_lat(A) of the search's final network for one part (what later parts search sits at the defaults).
-
-    The latency window is a budget for the network the search ends with, as the FLOPs window is
-    (``nni_autotsnet.search.final_network_flops``). A table of another class count is a
-    ``ConfigError`` naming ``search.latency_table``.
-    """
-    from nni_autotsnet.config import ConfigError
-
-    last = config.search.parts[-1].name
-    try:
-        model = load_latency_model(config.search.latency_table, config.preset, last, num_classes)
-    except LatencyTableError as err:
-        raise ConfigError(f"{config.path or '<defaults>'}: key 'search.latency_table': {err}") from None
-    base = {**make_layout(load_preset(config.preset), last).defaults(), **fixed}
-
-    def latency(sample: Mapping[str, Any]) -> float:
-        return model.latency({**base, **sample})
-    latency.source = str(config.search.latency_table)
-    return latency

@@ -22,7 +22,16 @@ from nni_autotsnet.models.ops import PlainOps
 from nni_autotsnet.search_space.layout import PARTS, Layout, Var, make_layout
 from nni_autotsnet.search_space.presets import Preset
 
-__all__ = ["Unit", "unit_key", "layout_terms", "preset_units", "build_unit"]
+__all__ = ["Unit", "unit_key", "layout_terms", "preset_units", "build_unit", "GLUE_KINDS", "glue_kind"]
+
+
+GLUE_KINDS = ("sparse", "two_stream")  # the network's forward has two shapes: the sparse stream alone, or both
+
+
+def glue_kind(parts: str) -> str:
+    """Which end-to-end glue term a layout of ``parts`` pays (see :func:`nni_autotsnet.latency.measure.profile`)."""
+    return "sparse" if parts == "sparse" else "two_stream"
+
 
 Unit = tuple  # ("block", cin, cout, t, k, e, attention, stride, frames, size_in), ("fusion", ...), ...
 Term = tuple[list[Var], Callable[..., Unit]]  # the variables a unit depends on, and their values -> the unit

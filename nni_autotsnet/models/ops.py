@@ -12,16 +12,9 @@ from typing import Any, Callable, Mapping
 
 from torch import nn
 
+from nni_autotsnet.search_space.layout import round_width  # one definition, beside the widths it rounds
+
 __all__ = ["PlainOps", "round_width"]
-
-
-def round_width(width: float, multiplier: float, min_width: int = 8, divisor: int = 8) -> int:
-    """X3D's channel rounding (pytorchvideo ``round_width``), for plain numbers."""
-    width *= multiplier
-    out = max(min_width, int(width + divisor / 2) // divisor * divisor)
-    if out < 0.9 * width:
-        out += divisor
-    return int(out)
 
 
 class PlainOps:
