@@ -16,7 +16,7 @@ from nni_autotsnet.export import alpha_distribution, main
 from nni_autotsnet.models import load_exported
 from nni_autotsnet.search_space import TwoStreamSpace, save_arch
 from nni_autotsnet.strategies import Parsec
-from test_parsec_tiny import _evaluator
+from toys import tiny_evaluator
 
 FLOPS = "GFLOPs (multiply-adds per view)"
 
@@ -35,7 +35,7 @@ def _run_part(root, index: int, parts: str, fixed: dict):
     space = TwoStreamSpace.from_preset("tiny", parts=parts, num_classes=10, fixed=fixed)
     strategy = Parsec(num_samples=2, weight_optimizer="sgd", seed=index, arch_lr=0.1, metric_samples=4)
     model = strategy.mutate_model(space)
-    strategy.mutate_evaluator(_evaluator(space, batch=2, batches=2, epochs=2, seed=index)).evaluate(model)
+    strategy.mutate_evaluator(tiny_evaluator(space, batch=2, batches=2, epochs=2, seed=index)).evaluate(model)
     folder = root / f"part{index}_{parts}"
     folder.mkdir()
     alpha = strategy.export_alpha(folder / "alpha.json", top_n=5)

@@ -17,7 +17,8 @@ from nni_autotsnet.latency.cli import main
 from nni_autotsnet.latency import measure
 from nni_autotsnet.latency.units import unit_key
 from nni_autotsnet.search_space import load_preset, make_layout
-from test_parsec_toys import single_thread  # noqa: F401  (autouse fixture)
+
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 FAST = dict(repeats=1, block_ms=0.05, warmup=0, progress=False)
 

@@ -7,7 +7,8 @@ import torch
 from nni.mutable import Categorical
 
 from nni_autotsnet.strategies import ArchDistribution, FlopsWindowCost, Parsec, architecture_gradient
-from test_parsec_toys import single_thread  # noqa: F401  (autouse fixture)
+
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 VALUES = [1, 2, 3, 4]
 LABELS = [f'block{i}' for i in range(6)]

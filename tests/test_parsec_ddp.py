@@ -12,7 +12,10 @@ from pytorch_lightning.callbacks import Callback
 from torch.utils.data import Sampler
 
 from nni_autotsnet.strategies import Parsec
-from test_parsec_toys import ToySpace, make_evaluator, single_thread, toy_data, toy_flops  # noqa: F401
+from toys import ToySpace, make_evaluator, toy_data, toy_flops
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
 
 class _Record(Callback):
     """Writes what every rank sampled and where it ended, one JSON/pt file per rank."""

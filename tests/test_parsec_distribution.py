@@ -11,7 +11,8 @@ import torch
 from nni.mutable import Categorical, CategoricalMultiple
 
 from nni_autotsnet.strategies import ArchDistribution
-from test_parsec_toys import single_thread  # noqa: F401  (autouse fixture)
+
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _space():

@@ -12,7 +12,9 @@ from nni_autotsnet.strategies import (
     ArchDistribution, FlopsWindowCost, OnlineImportanceWeighting, accumulate_importance_weighted,
     architecture_gradient,
 )
-from test_parsec_toys import single_thread, ToySpace, enumerate_space, supernet_and_params, toy_flops  # noqa: F401
+from toys import ToySpace, enumerate_space, supernet_and_params, toy_flops
+
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture()

@@ -25,7 +25,8 @@ from nni_autotsnet.strategies import Parsec
 from nni_autotsnet.strategies.health import (
     CODES, HEALTHY, SearchHealth, chance_threshold, check_health, distinct_ess_ratio,
 )
-from test_parsec_toys import single_thread  # noqa: F401  (autouse fixture)
+
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 CLASSES, FEATURES, HIDDEN = 10, 16, 32
 USEFUL = {'block1': 'mlp', 'block2': 'mlp'}

@@ -12,7 +12,8 @@ from nni.nas.experiment import NasExperiment
 from torch.utils.data import TensorDataset
 
 from nni_autotsnet.strategies import Parsec
-from test_parsec_toys import single_thread  # noqa: F401  (autouse fixture)
+
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _evaluator(num_classes=10, n=8, size=32, max_epochs=2):

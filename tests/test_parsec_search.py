@@ -10,9 +10,9 @@ from nni.nas.experiment import NasExperiment
 from pytorch_lightning.callbacks import Callback, ModelCheckpoint
 
 from nni_autotsnet.strategies import Parsec
-from test_parsec_toys import (  # noqa: F401  (single_thread is an autouse fixture)
-    BetterCandidateSpace, ToySpace, make_evaluator, single_thread, toy_data, toy_flops,
-)
+from toys import BetterCandidateSpace, ToySpace, make_evaluator, toy_data, toy_flops
+
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _run(space, strategy, evaluator, tmp_path):

@@ -14,18 +14,9 @@ from torch.utils.data import TensorDataset
 from nni_autotsnet.data.testing import synthetic_clips
 from nni_autotsnet.search_space import TwoStreamSpace
 from nni_autotsnet.strategies import Parsec
-from test_parsec_toys import single_thread  # noqa: F401  (autouse fixture)
+from toys import tiny_evaluator
 
-
-def _evaluator(space, *, batch: int, batches: int, epochs: int, seed: int = 0):
-    classes = space.preset.num_classes
-    x, y = synthetic_clips(space.input_shape, classes, batch * batches, seed)
-    xv, yv = synthetic_clips(space.input_shape, classes, 2 * batch, seed + 1)
-    return Classification(
-        train_dataloaders=DataLoader(nni.trace(TensorDataset)(x, y), batch_size=batch, shuffle=True),
-        val_dataloaders=DataLoader(nni.trace(TensorDataset)(xv, yv), batch_size=2 * batch),
-        num_classes=classes, learning_rate=0.05, max_epochs=epochs, num_sanity_val_steps=0,
-        enable_progress_bar=False, logger=False, enable_checkpointing=False, enable_model_summary=False)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def test_parsec_searches_the_two_stream_space(tmp_path):
@@ -34,7 +25,7 @@ def test_parsec_searches_the_two_stream_space(tmp_path):
     labels = list(space.simplify())
     strategy = Parsec(num_samples=2, beta=0.3, flops_window=(0.006, 0.008), weight_optimizer='sgd', seed=0,
                       metric_samples=32)
-    experiment = NasExperiment(space, _evaluator(space, batch=2, batches=2, epochs=2), strategy)
+    experiment = NasExperiment(space, tiny_evaluator(space, batch=2, batches=2, epochs=2), strategy)
     experiment.config.experiment_working_directory = str(tmp_path / 'nni')
     experiment.run()
     experiment.stop()
@@ -71,7 +62,7 @@ def test_beta_sweep_brings_the_searched_flops_down_into_the_window():
                           weight_optimizer='sgd', seed=0, arch_lr=0.1,
                           metric_samples=8)
         model = strategy.mutate_model(space)
-        strategy.mutate_evaluator(_evaluator(space, batch=4, batches=8, epochs=10)).evaluate(model)
+        strategy.mutate_evaluator(tiny_evaluator(space, batch=4, batches=8, epochs=10)).evaluate(model)
         searched[beta] = space.flops(strategy.parsec_module.export()) / 1e9
     assert searched[0.0] >= searched[0.1] >= searched[0.3], searched
     assert window[0] <= searched[0.3] <= window[1], searched

@@ -1,115 +1,17 @@
-"""Tiny NNI model spaces and data for the PARSEC tests (imported by the other test_parsec modules).
-
-Everything here is small enough to enumerate: the tests compare PARSEC's estimators with exact
-sums over every architecture.
-"""
+"""The toy spaces of ``toys.py`` themselves: they enumerate, run, and PARSEC refuses what it cannot model."""
 
 from __future__ import annotations
-
-import itertools
 
 import nni
 import pytest
 import torch
-from nni.nas.evaluator.pytorch import Classification, DataLoader
-from nni.nas.nn.pytorch import LayerChoice, ModelSpace, MutableLinear
+from nni.nas.nn.pytorch import ModelSpace, MutableLinear
 from torch import nn
-from torch.utils.data import TensorDataset
 
 from nni_autotsnet.strategies import Parsec
+from toys import ToySpace, enumerate_space, supernet_and_params, toy_flops
 
-__all__ = ['single_thread', 'Zero', 'ToySpace', 'BetterCandidateSpace', 'toy_flops', 'enumerate_space', 'toy_data',
-           'make_evaluator', 'supernet_and_params']
-
-
-@pytest.fixture(autouse=True)
-def single_thread():
-    """Tiny tensors run far faster on one intra-op thread (and the machine's cores are shared)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-class Zero(nn.Module):
-    """A candidate that ignores its input: it can only learn a constant."""
-
-    def __init__(self, out_features: int):
-        super().__init__()
-        self.out_features = out_features
-        self.bias = nn.Parameter(torch.zeros(out_features))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.new_zeros(x.shape[0], self.out_features) + self.bias
-
-
-class ToySpace(ModelSpace):
-    """Four architectures: a LayerChoice (``op``) and a mixed-op width (``width``, MutableLinear)."""
-
-    def __init__(self, in_features: int = 8, num_classes: int = 3):
-        super().__init__()
-        width = nni.choice('width', [4, 16])
-        self.op = LayerChoice({'linear': nn.Linear(in_features, num_classes), 'zero': Zero(num_classes)}, label='op')
-        self.hidden = MutableLinear(in_features, width)
-        self.out = MutableLinear(width, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.op(x) + self.out(torch.tanh(self.hidden(x)))
-
-
-class BetterCandidateSpace(ModelSpace):
-    """One clearly better candidate: only ``linear`` can see the input."""
-
-    def __init__(self, in_features: int = 8, num_classes: int = 3):
-        super().__init__()
-        self.op = LayerChoice({'zero': Zero(num_classes), 'linear': nn.Linear(in_features, num_classes),
-                               'zero2': Zero(num_classes)}, label='op')
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.op(x)
-
-
-def toy_flops(sample: dict) -> float:
-    """Exact multiply-adds of a :class:`ToySpace` architecture (a stand-in for ``space.flops``)."""
-    return (8 * 3 if sample['op'] == 'linear' else 0) + sample['width'] * (8 + 3)
-
-
-def enumerate_space(space: ModelSpace) -> list[dict]:
-    """Every architecture of a small space, as NNI sample dicts."""
-    spec = space.simplify()
-    labels = list(spec)
-    return [dict(zip(labels, values)) for values in itertools.product(*[spec[l].values for l in labels])]
-
-
-def toy_data(n: int = 256, in_features: int = 8, num_classes: int = 3, seed: int = 0):
-    """A learnable linear classification task on random features."""
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(n, in_features, generator=g)
-    y = (x @ torch.randn(in_features, num_classes, generator=g)).argmax(1)
-    return x, y
-
-
-def make_evaluator(x, y, *, max_epochs: int, batch_size: int = 32, lr: float = 0.1, **trainer_kwargs):
-    """NNI's Classification evaluator over traced tensor datasets, quiet and without files by default."""
-    train = DataLoader(nni.trace(TensorDataset)(x, y), batch_size=batch_size, shuffle=False)
-    val = DataLoader(nni.trace(TensorDataset)(x[:64], y[:64]), batch_size=64)
-    options = dict(enable_progress_bar=False, logger=False, enable_checkpointing=False,
-                   enable_model_summary=False, num_sanity_val_steps=0)
-    options.update(trainer_kwargs)
-    return Classification(train_dataloaders=train, val_dataloaders=val, num_classes=num_classes_of(y),
-                          learning_rate=lr, max_epochs=max_epochs, **options)
-
-
-def num_classes_of(y: torch.Tensor) -> int:
-    return int(y.max()) + 1
-
-
-def supernet_and_params(space: ModelSpace):
-    """Mutate a space into PARSEC's supernet; return it, its supernet modules and its parameters."""
-    from nni.nas.oneshot.pytorch.supermodule.base import BaseSuperNetModule
-    Parsec(flops_fn=toy_flops).mutate_model(space)
-    modules = [m for m in space.modules() if isinstance(m, BaseSuperNetModule)]
-    return space, modules, [p for p in space.parameters()]
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 # ----------------------------------------------------------------------------------------------

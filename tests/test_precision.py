@@ -27,7 +27,8 @@ from nni_autotsnet.data.testing import small_benchmark, synthetic_clips
 from nni_autotsnet.search_space import TwoStreamSpace, load_preset, make_layout, save_arch
 from nni_autotsnet.speed import DataWaitMonitor, loader_options, to_channels_last_3d
 from nni_autotsnet.strategies import Parsec
-from test_parsec_toys import single_thread  # noqa: F401  (autouse fixture)
+
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 SCALE = 2.0 ** 12  # the 16-mixed runs' loss scale: a leak into l_k or the update would be glaring
 
