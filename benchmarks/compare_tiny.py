@@ -424,8 +424,7 @@ class Comparison:
 
 
 def _digest(arch_file: Path) -> str:
-    from nni_autotsnet.random_search import arch_digest
-    from nni_autotsnet.search_space import load_arch
+    from nni_autotsnet.search_space.arch import arch_digest, load_arch
 
     return arch_digest(load_arch(arch_file)[0])
 

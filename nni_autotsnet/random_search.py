@@ -13,7 +13,6 @@ GFLOPs are multiply-adds of convolutions, linear layers and matrix products per 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 from pathlib import Path
@@ -21,13 +20,9 @@ from typing import Any, Sequence
 
 from nni_autotsnet.config import ConfigError, ExperimentConfig, load_config
 from nni_autotsnet.errors import CommandParser, command
+from nni_autotsnet.search_space.arch import arch_digest
 
-__all__ = ["main", "run_random_search", "train_trial", "arch_digest"]
-
-
-def arch_digest(arch: dict) -> str:
-    """A short stable name for an architecture (its run directory)."""
-    return hashlib.sha1(json.dumps(arch, sort_keys=True).encode()).hexdigest()[:10]
+__all__ = ["main", "run_random_search", "train_trial"]
 
 
 def train_trial(model: Any, config_path: str, overrides: list[str], output: str) -> dict:

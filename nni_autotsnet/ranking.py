@@ -12,7 +12,7 @@ also does well when trained from scratch. This module measures that trust:
 
 The ranking table is a CSV with the columns :data:`RANKING_COLUMNS`::
 
-    arch            the architecture's digest (nni_autotsnet.random_search.arch_digest: its run folder's name)
+    arch            the architecture's digest (nni_autotsnet.search_space.arch.arch_digest: its run folder's name)
     gflops          GFLOPs per view (multiply-adds), closed form
     inherited_acc   accuracy on the supernet's inherited weights, a fraction in [0, 1]
     scratch_acc     test top-1 after training from scratch, a fraction in [0, 1]

@@ -7,7 +7,6 @@ report command's docstring.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -23,6 +22,7 @@ import pandas as pd
 import yaml
 
 from nni_autotsnet.errors import UserError
+from nni_autotsnet.search_space.arch import arch_digest
 
 __all__ = ["ReportError", "SearchRun", "TrainRun", "RankingTable", "find_runs", "find_all", "train_frame",
            "comparison_table", "ranking_line", "parse_window", "to_markdown",
@@ -149,7 +149,7 @@ def _arch_identity(path: Path, result: dict) -> tuple[str, str]:
                 text = json.dumps(arch, sort_keys=True)
             except (OSError, TypeError, ValueError):
                 continue
-            digest = hashlib.sha1(text.encode()).hexdigest()[:10]
+            digest = arch_digest(arch)
             return "arch:" + text, stem if stem and stem != "arch" else digest
     gflops = result.get("gflops")
     key = f"gflops:{float(gflops):.6g}" if gflops is not None else f"run:{path}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any, Mapping
@@ -10,8 +11,13 @@ from nni_autotsnet.errors import UserError
 
 from .layout import PARTS, Layout
 
-__all__ = ["ArchError", "check_arch", "infer_parts", "load_arch", "save_arch"]
+__all__ = ["ArchError", "arch_digest", "check_arch", "infer_parts", "load_arch", "save_arch"]
 
+
+
+def arch_digest(arch: Mapping[str, Any]) -> str:
+    """A short stable name for an architecture ``{label: value}`` (a random-search run's folder, a report's label)."""
+    return hashlib.sha1(json.dumps(arch, sort_keys=True).encode()).hexdigest()[:10]
 
 class ArchError(UserError):
     """An arch dict is not of the space: a missing or unknown label, or a value outside its choices."""

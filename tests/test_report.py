@@ -129,7 +129,7 @@ def runs(tmp_path_factory):
 
 
 def digest(name: str) -> str:
-    """The random search's folder name of RANDOM's architecture ``name`` (nni_autotsnet.random_search.arch_digest)."""
+    """The random search's folder name of RANDOM's architecture ``name`` (nni_autotsnet.search_space.arch.arch_digest)."""
     arch = {"sparse/s2_c": 100 + list(RANDOM).index(name)}
     return hashlib.sha1(json.dumps(arch, sort_keys=True).encode()).hexdigest()[:10]
 
