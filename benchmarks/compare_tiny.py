@@ -70,6 +70,7 @@ class Unit:
     done: Callable[[], bool]
     run: Callable[[], Any]
     group: str = ""  # one of GROUPS: --only runs a subset, so two processes can share the work
+    waits_for: Callable[[], bool] | None = None  # what another group (another process) must finish first
 
 
 class EpochClock(pl.Callback):
@@ -255,7 +256,9 @@ class Comparison:
                           lambda: (supernet / "result.json").is_file(),
                           lambda: self._search(self.ranking_overrides, supernet), "ranking"))
         units.append(Unit("ranking table: inherited accuracy of every random architecture",
-                          lambda: (self.ranking_dir / "ranking.csv").is_file(), self._ranking_table, "ranking"))
+                          lambda: (self.ranking_dir / "ranking.csv").is_file(), self._ranking_table, "ranking",
+                          waits_for=lambda: self.random_done() and all(self.eval_file(r).is_file()
+                                                                       for r in self.random_runs())))
         return units
 
     # the table ---------------------------------------------------------------------------------
@@ -401,11 +404,10 @@ class Comparison:
                       flush=True)
                 continue
             print(f"[compare {k}/{len(units)}] {unit.what} ({elapsed:.1f} min elapsed)", flush=True)
-            if unit.group == "ranking" and unit.what.startswith("ranking table"):
-                if only and "random" not in only:
-                    print("[compare] waiting for the random group's runs (another process, --only random)", flush=True)
-                while not (self.random_done() and all(self.eval_file(r).is_file() for r in self.random_runs())):
-                    time.sleep(30)  # another process is still training or evaluating the random architectures
+            if unit.waits_for is not None and not unit.waits_for():
+                print("[compare] waiting for another process's units (--only)", flush=True)
+                while not unit.waits_for():
+                    time.sleep(30)
             unit.run()
         if only:
             print(f"[compare] groups {', '.join(only)} done in {(time.perf_counter() - start) / 60:.1f} min; "
