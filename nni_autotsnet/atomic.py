@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
-from lightning_fabric.plugins import TorchCheckpointIO
 
 __all__ = ["atomic_write", "save_torch", "write_text", "AtomicCheckpointIO"]
 
@@ -40,9 +39,20 @@ def write_text(text: str, path: str | os.PathLike) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning's checkpoint writer, into a temporary file renamed over the old one: a kill never leaves half a file."""
+def __getattr__(name: str) -> Any:
+    """``AtomicCheckpointIO`` on first use: Lightning takes seconds to import, and the plain writers above
+    serve modules that must load without it (the exported model's reader and writer, arch JSONs)."""
+    if name != "AtomicCheckpointIO":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from lightning_fabric.plugins import TorchCheckpointIO
 
-    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
-        write = super().save_checkpoint
-        atomic_write(path, lambda tmp: write(checkpoint, tmp, storage_options))
+    class AtomicCheckpointIO(TorchCheckpointIO):
+        """Lightning's checkpoint writer into a temporary file renamed over the old one: never half a file."""
+
+        def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
+            write = super().save_checkpoint
+            atomic_write(path, lambda tmp: write(checkpoint, tmp, storage_options))
+
+    AtomicCheckpointIO.__qualname__ = name
+    globals()[name] = AtomicCheckpointIO
+    return AtomicCheckpointIO

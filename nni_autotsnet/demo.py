@@ -24,7 +24,7 @@ import pandas as pd
 from nni_autotsnet.config import load_config
 from nni_autotsnet.errors import CommandParser, UserError, command
 from nni_autotsnet.nnictl import NnictlExperiment, TrialInfo, trial_search_config, trial_table
-from nni_autotsnet.results import HEALTH_LABEL, health_cell, to_markdown
+from nni_autotsnet.results import HEALTH_LABEL, table1_row, to_markdown
 
 __all__ = ["main", "table1", "best_trial", "health_note"]
 
@@ -55,20 +55,16 @@ def _progress(epochs_per_trial: int, start: float):
 
 
 def table1(trials: list[TrialInfo]) -> pd.DataFrame:
-    """Supplement Table 1's analog: beta, the window, the searched GFLOPs, in the window, accuracy."""
+    """Supplement Table 1's analog over the experiment's trials (the report's columns), plus minutes and status."""
     rows = []
     for row in trial_table(trials):
         result = row["result"]
-        window = result.get("flops_window") or [None, None]
-        beta = row.get("beta")
-        rows.append({
-            "beta": beta, "T_min (G)": window[0] if beta else None, "T_max (G)": window[1] if beta else None,
-            "searched GFLOPs/view": result.get("gflops"), "in window": result.get("in_window"),
-            "val acc (supernet)": result.get("accuracy"), HEALTH_LABEL: health_cell(result),
-            "params (M)": (result.get("params") or 0) / 1e6,
-            "minutes": (result.get("seconds") or 0) / 60, "trial": row["trial"], "status": row["status"],
-        })
-    return pd.DataFrame(rows).sort_values("beta", ignore_index=True)
+        beta = row.get("beta") if row.get("beta") is not None else result.get("beta")
+        rows.append({**table1_row(f"trial {row['trial']}", result, beta, result.get("flops_window"), row["directory"]),
+                     "minutes": (result.get("seconds") or 0) / 60, "status": row["status"]})
+    if not rows:
+        return pd.DataFrame()
+    return pd.DataFrame(rows).drop(columns=["preset"]).sort_values("beta", ignore_index=True)
 
 
 def best_trial(trials: list[TrialInfo]) -> TrialInfo | None:

@@ -32,14 +32,15 @@ from torch import nn
 from nni_autotsnet.errors import CommandParser, command
 from nni_autotsnet.results import to_markdown
 from nni_autotsnet.models import build_model
-from nni_autotsnet.models.exported import MODEL_BUILDER, MODEL_FORMAT
+from nni_autotsnet.models.exported import save_exported
 from nni_autotsnet.search_space import (
     PARTS, ArchError, check_arch, infer_parts, load_arch, load_preset, make_layout, save_arch,
 )
 from nni_autotsnet.search_space.flops import fvcore_flops
 # the part and its supernet live in a library module (the ranking of architectures uses them too); their
 # names stay importable from here
-from nni_autotsnet.supernet import PART_DIR, ExportError, Part, import_nni, inherit_weights, read_part
+from nni_autotsnet.rundir import ARCH_FILE, MODEL_FILE, part_dirs
+from nni_autotsnet.supernet import ExportError, Part, import_nni, inherit_weights, read_part
 
 if TYPE_CHECKING:
     from nni_autotsnet.strategies import ArchDistribution
@@ -127,15 +128,15 @@ def read_search_dir(root: Path, preset: str | None = None, top: int | None = Non
     """The final architecture of a search directory, or the ``top`` most likely of its last part."""
     if not root.is_dir():
         raise ExportError(f"{root}: no such search directory")
-    if not (root / "arch.json").is_file():
-        raise ExportError(f"{root / 'arch.json'}: missing; is {root} a directory written by the search?")
-    final = read_arch_file(root / "arch.json", preset)
-    found = [read_part(p) for p in root.iterdir() if p.is_dir() and PART_DIR.match(p.name)]
+    if not (root / ARCH_FILE).is_file():
+        raise ExportError(f"{root / ARCH_FILE}: missing; is {root} a directory written by the search?")
+    final = read_arch_file(root / ARCH_FILE, preset)
+    found = [read_part(folder) for _, _, folder in part_dirs(root)]
     last = max(found, key=lambda p: p.index) if found else None
     if last is not None:
         if (last.preset, last.parts) != (final.preset, final.parts):
             raise ExportError(f"{last.path / 'part.json'}: preset/parts {last.preset!r}/{last.parts!r} differ from "
-                              f"{root / 'arch.json'}'s {final.preset!r}/{final.parts!r}")
+                              f"{root / ARCH_FILE}'s {final.preset!r}/{final.parts!r}")
         final.part, final.num_classes = last, last.num_classes
         if last.alpha is not None and "alpha" in last.alpha:
             final.probability = arch_probability(last.alpha["alpha"], final.arch)
@@ -220,10 +221,9 @@ def _export_one(c: Candidate, root: Path, out: Path, state: dict | None, latency
     if state is not None:
         model.load_state_dict(state)  # copies: the file holds no view of the supernet's storage
     out.mkdir(parents=True, exist_ok=True)
-    save_arch(c.arch, out / "arch.json", c.preset, c.parts)
-    torch.save({"format": MODEL_FORMAT, "builder": MODEL_BUILDER, "preset": c.preset, "parts": c.parts,
-                "num_classes": int(c.num_classes or preset.num_classes), "arch": dict(c.arch),
-                "state_dict": model.state_dict(), "inherited_weights": state is not None}, out / "model.pt")
+    save_arch(c.arch, out / ARCH_FILE, c.preset, c.parts)
+    save_exported(out / MODEL_FILE, preset=c.preset, parts=c.parts, num_classes=c.num_classes or preset.num_classes,
+                  arch=c.arch, state_dict=model.state_dict(), inherited_weights=state is not None)
     flops, _ = fvcore_flops(model, preset.input_shape)
     return {"model": c.name, "parts": c.parts, "params (M)": sum(p.numel() for p in model.parameters()) / 1e6,
             _FLOPS_COL: flops / 1e9, "GFLOPs x views": flops * views[0] / 1e9, "views": views[0],
@@ -231,7 +231,7 @@ def _export_one(c: Candidate, root: Path, out: Path, state: dict | None, latency
             "threads": torch.get_num_threads(),
             **(_table_latency(c, model, latency_table, measure_table) if latency_table is not None else {}),
             "probability": c.probability, "weights": "inherited" if state is not None else "initialised",
-            "file": (out / "model.pt").relative_to(root).as_posix()}
+            "file": (out / MODEL_FILE).relative_to(root).as_posix()}
 
 
 def _write_summary(rows: list[dict], out: Path, note: str) -> str:

@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from nni.nas.evaluator.pytorch import LightningModule
 
+from nni_autotsnet.data.callbacks import video_validation
+
 __all__ = ["VideoClassifier"]
 
 
@@ -43,15 +45,9 @@ class VideoClassifier(LightningModule):
         return loss
 
     def validation_step(self, batch: Any, batch_idx: int, *args: Any) -> None:
-        views, labels = batch[0], batch[1]
-        if views.dim() == 5:  # plain clips: one view each
-            views = views.unsqueeze(1)
-        n, v = views.shape[:2]
-        probs = self.model(views.flatten(0, 1)).float().softmax(-1).reshape(n, v, -1).mean(1)
-        loss = F.nll_loss(probs.clamp_min(1e-12).log(), labels)
-        acc = (probs.argmax(-1) == labels).float().mean()
-        self.log("val_loss", loss, batch_size=n, sync_dist=True)
-        self.log("val_acc", acc, prog_bar=True, batch_size=n, sync_dist=True)
+        loss, acc = video_validation(self.model, batch[0], batch[1])
+        self.log("val_loss", loss, batch_size=len(batch[1]), sync_dist=True)
+        self.log("val_acc", acc, prog_bar=True, batch_size=len(batch[1]), sync_dist=True)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         if self.hparams.optimizer == "adamw":

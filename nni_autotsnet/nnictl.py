@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from nni_autotsnet.rundir import RESULT_FILE
+
 __all__ = ["NnictlExperiment", "TrialInfo", "free_port", "nnictl_command", "trial_search_config"]
 
 FINISHED = {"SUCCEEDED", "FAILED", "USER_CANCELED", "SYS_CANCELED", "EARLY_STOPPED"}
@@ -137,8 +139,8 @@ def trial_table(trials: list[TrialInfo]) -> list[dict[str, Any]]:
     rows = []
     for t in trials:
         result = {}
-        if t.directory is not None and (t.directory / "result.json").exists():
-            result = json.loads((t.directory / "result.json").read_text())
+        if t.directory is not None and (t.directory / RESULT_FILE).exists():
+            result = json.loads((t.directory / RESULT_FILE).read_text())
         rows.append({"trial": t.id, "status": t.status, **t.parameters, **(t.final or {}), "result": result,
                      "directory": t.directory})
     return rows

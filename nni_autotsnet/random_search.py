@@ -20,6 +20,7 @@ from typing import Any, Sequence
 
 from nni_autotsnet.config import ConfigError, ExperimentConfig, load_config
 from nni_autotsnet.errors import CommandParser, command
+from nni_autotsnet.rundir import ARCH_FILE, RESULT_FILE
 from nni_autotsnet.search_space.arch import arch_digest
 
 __all__ = ["main", "run_random_search", "train_trial"]
@@ -39,8 +40,8 @@ def train_trial(model: Any, config_path: str, overrides: list[str], output: str)
     config = load_config(config_path, overrides)
     arch = dict(model.arch)  # set by TwoStreamSpace.freeze
     run = Path(output) / "runs" / arch_digest(arch)
-    if (run / "result.json").is_file():
-        result = json.loads((run / "result.json").read_text())
+    if (run / RESULT_FILE).is_file():
+        result = json.loads((run / RESULT_FILE).read_text())
     else:
         result = train(config, arch, config.preset, config.random.parts, run, label="random",
                        resume=(run / "last.ckpt").is_file())
@@ -98,7 +99,7 @@ def run_random_search(config: ExperimentConfig, config_path: str, overrides: lis
     finally:
         experiment.stop()
     rows = []
-    for run in sorted((out / "runs").glob("*/result.json")):
+    for run in sorted((out / "runs").glob(f"*/{RESULT_FILE}")):
         result = json.loads(run.read_text())
         row = {"run": str(run.parent), "gflops": result["gflops"], "params_m": result["params"] / 1e6,
                "val_acc": result["val_acc"], "best_val_acc": result.get("best_val_acc"),
@@ -106,7 +107,7 @@ def run_random_search(config: ExperimentConfig, config_path: str, overrides: lis
         if latency is not None:
             from nni_autotsnet.search_space import load_arch
 
-            row["latency_ms"] = latency(load_arch(run.parent / "arch.json")[0])
+            row["latency_ms"] = latency(load_arch(run.parent / ARCH_FILE)[0])
             row["in_window"] = row["in_window"] and lat_lo <= row["latency_ms"] <= lat_hi
         rows.append(row)
     pd.DataFrame(rows).to_csv(out / "random.csv", index=False)

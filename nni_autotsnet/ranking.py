@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, NamedTuple, Sequence
 import pandas as pd
 
 from nni_autotsnet.errors import UserError
+from nni_autotsnet.rundir import PART_FILE, part_dirs
 
 if TYPE_CHECKING:
     import torch
@@ -84,16 +85,14 @@ def kendall_tau(x: Sequence[float], y: Sequence[float]) -> KendallTau:
 # ------------------------------------------------------------------------------------------------
 def resolve_part(source: str | Path) -> Path:
     """The part folder of ``source``: itself when it holds ``part.json``, else a search directory's last part."""
-    from nni_autotsnet.supernet import PART_DIR
-
     source = Path(source)
-    if (source / "part.json").is_file():
+    if (source / PART_FILE).is_file():
         return source
-    parts = sorted((int(m.group(1)), p) for p in source.glob("part*_*") if p.is_dir() and (m := PART_DIR.match(p.name)))
+    parts = part_dirs(source)
     if not parts:
         raise RankingError(f"{source}: neither a search part (part.json, supernet.pt) nor a search directory "
                            "with part<i>_<parts>/ folders")
-    return parts[-1][1]
+    return parts[-1][2]
 
 
 def _batchnorms(model: nn.Module) -> list:
@@ -200,7 +199,7 @@ def inherited_accuracy(source: Any, archs: Sequence[Mapping[str, Any]], train_da
             preset, parts, fixed, num_classes = source.preset, source.parts, source.fixed, source.num_classes
         else:
             part = source if isinstance(source, Part) else read_part(resolve_part(source))
-            where, preset, parts, fixed, num_classes = (part.path / "part.json", part.preset, part.parts, part.fixed,
+            where, preset, parts, fixed, num_classes = (part.path / PART_FILE, part.preset, part.parts, part.fixed,
                                                         part.num_classes)
             for arch in archs:  # every architecture checked before the supernet is built
                 check_pinned(fixed, arch, where)

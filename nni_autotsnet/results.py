@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
@@ -22,11 +21,13 @@ import pandas as pd
 import yaml
 
 from nni_autotsnet.errors import UserError
+from nni_autotsnet.rundir import (ALPHA_HISTORY_FILE, ARCH_FILE, CONFIG_FILE, METRICS_FILE, RESULT_FILE, part_dirs,
+                                  result_kind)
 from nni_autotsnet.search_space.arch import arch_digest
 
 __all__ = ["ReportError", "SearchRun", "TrainRun", "RankingTable", "find_runs", "find_all", "train_frame",
            "comparison_table", "ranking_line", "parse_window", "to_markdown",
-           "table1", "health_cell", "GFLOPS_LABEL", "HEALTH_LABEL", "MAX_DEPTH"]
+           "table1", "table1_row", "health_cell", "GFLOPS_LABEL", "HEALTH_LABEL", "MAX_DEPTH"]
 
 GFLOPS_LABEL = "GFLOPs per view (multiply-adds)"
 HEALTH_LABEL = "search health"
@@ -112,9 +113,8 @@ def _read_yaml(path: Path) -> dict:
 def _alpha_history(path: Path) -> list[tuple[str, list[dict]]]:
     """``part{i}_{name}/alpha_history.jsonl`` in part order; a re-run part's later line for an epoch wins."""
     parts = []
-    numbered = [(int(m.group(1)), d) for d in path.glob("part*_*") if (m := re.match(r"part(\d+)_", d.name))]
-    for _, part_dir in sorted(numbered):
-        file = part_dir / "alpha_history.jsonl"
+    for _, name, part_dir in part_dirs(path):
+        file = part_dir / ALPHA_HISTORY_FILE
         if not file.is_file():
             continue
         by_epoch: dict[int, dict] = {}
@@ -127,7 +127,7 @@ def _alpha_history(path: Path) -> list[tuple[str, list[dict]]]:
             if isinstance(record, dict) and isinstance(record.get("probs"), dict):
                 by_epoch[int(record.get("epoch", len(by_epoch)))] = record
         if by_epoch:
-            parts.append((part_dir.name.split("_", 1)[1], [by_epoch[e] for e in sorted(by_epoch)]))
+            parts.append((name, [by_epoch[e] for e in sorted(by_epoch)]))
     return parts
 
 
@@ -141,7 +141,7 @@ def _arch_identity(path: Path, result: dict) -> tuple[str, str]:
     candidates = ([Path(arch_file)] if Path(arch_file).is_absolute() else [path / arch_file, Path(arch_file)]) \
         if arch_file else []
     stem = Path(arch_file).stem if arch_file else ""
-    for candidate in [*candidates, path / "arch.json"]:
+    for candidate in [*candidates, path / ARCH_FILE]:
         if candidate.is_file():
             try:
                 data = json.loads(candidate.read_text())
@@ -158,21 +158,22 @@ def _arch_identity(path: Path, result: dict) -> tuple[str, str]:
 
 def _classify(path: Path) -> SearchRun | TrainRun | None:
     """The run stored in ``path`` itself, or ``None``."""
-    if not (path / "result.json").is_file():
+    if not (path / RESULT_FILE).is_file():
         return None
-    result = _read_json(path / "result.json")
+    result = _read_json(path / RESULT_FILE)
     if result is None:
         return None
-    if "label" in result:
+    kind = result_kind(result, path)
+    if kind == "train":
         evals = {}
         for folder in sorted(path.glob("eval_*")):
             data = _read_json(folder / "metrics.json") if (folder / "metrics.json").is_file() else None
             if data is not None:
                 evals[folder.name[len("eval_"):]] = data
         key, name = _arch_identity(path, result)
-        return TrainRun(path, result, evals, key, name, _read_yaml(path / "config.yaml"))
-    if (path / "config.yaml").is_file() and "gflops" in result and "beta" in result:
-        return SearchRun(path, result, _read_yaml(path / "config.yaml"), _read_csv(path / "metrics.csv"),
+        return TrainRun(path, result, evals, key, name, _read_yaml(path / CONFIG_FILE))
+    if kind == "search":
+        return SearchRun(path, result, _read_yaml(path / CONFIG_FILE), _read_csv(path / METRICS_FILE),
                          _alpha_history(path))
     return None
 
@@ -375,24 +376,24 @@ def health_cell(result: dict) -> str:
     return "WARNING: " + "; ".join(bad) if bad else "ok"
 
 
+def table1_row(name: str, result: dict, beta: float, window: Sequence[float] | None, path: Any) -> dict:
+    """One search's row of the Table 1 analog from its ``result.json`` (the report's and the main job's table)."""
+    window = window if beta and window else None  # no constraint at beta 0: the window is ``-``
+    return {"search": name, "beta": beta,
+            "T_min, " + GFLOPS_LABEL: window[0] if window else None,
+            "T_max, " + GFLOPS_LABEL: window[1] if window else None,
+            "searched, " + GFLOPS_LABEL: float(result["gflops"]) if result.get("gflops") is not None else None,
+            "in window": result.get("in_window"),
+            "val acc, most likely arch on the supernet (%)": _pct(result.get("accuracy")),
+            HEALTH_LABEL: health_cell(result),
+            "expected under alpha, " + GFLOPS_LABEL: result.get("expected_gflops"),
+            "params (M)": (result.get("params") or 0) / 1e6, "preset": result.get("preset"), "path": str(path)}
+
+
 def table1(searches: list[SearchRun]) -> pd.DataFrame:
     """Supplement Table 1's analog, sorted by beta: the window is ``-`` where beta is 0 (no constraint)."""
-    rows = []
-    for run in searches:
-        window = run.window if run.beta > 0 else None
-        result = run.result
-        rows.append({"search": run.name, "beta": run.beta,
-                     "T_min, " + GFLOPS_LABEL: window[0] if window else None,
-                     "T_max, " + GFLOPS_LABEL: window[1] if window else None,
-                     "searched, " + GFLOPS_LABEL: float(result["gflops"]),
-                     "in window": result.get("in_window"),
-                     "val acc, most likely arch on the supernet (%)": _pct(result.get("accuracy")),
-                     HEALTH_LABEL: health_cell(result),
-                     "expected under alpha, " + GFLOPS_LABEL: result.get("expected_gflops"),
-                     "params (M)": (result.get("params") or 0) / 1e6, "preset": result.get("preset"),
-                     "path": str(run.path)})
-    table = pd.DataFrame(rows)
-    return table.sort_values(["beta", "search"], kind="stable", ignore_index=True) if rows else table
+    table = pd.DataFrame([table1_row(run.name, run.result, run.beta, run.window, run.path) for run in searches])
+    return table.sort_values(["beta", "search"], kind="stable", ignore_index=True) if searches else table
 
 
 # ------------------------------------------------------------------------------------------------

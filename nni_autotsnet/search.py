@@ -40,13 +40,12 @@ import yaml
 from nni_autotsnet.atomic import save_torch, write_text
 from nni_autotsnet.config import ConfigError, ExperimentConfig, PartConfig, load_config
 from nni_autotsnet.errors import CommandParser, UserError, command
+from nni_autotsnet.rundir import (ALPHA_FILE, ALPHA_HISTORY_FILE, ARCH_FILE, CONFIG_FILE, METRICS_FILE, PART_FILE,
+                                  SEARCH_RESULT_KEYS, SUPERNET_FILE, part_dir as part_folder, write_result)
 from nni_autotsnet.runtime import build_datasets, in_nni_trial, is_rank_zero, say
 from nni_autotsnet.search_space import save_arch
 
-__all__ = ["main", "run_search", "run_part", "make_strategy", "health_line", "PART_FILES",
-           "SearchError"]
-
-PART_FILES = ("part.json", "arch.json", "alpha.json", "supernet.pt", "metrics.csv")
+__all__ = ["main", "run_search", "run_part", "make_strategy", "health_line", "SearchError"]
 
 
 class SearchError(UserError):
@@ -70,10 +69,10 @@ def _progress_callback(part: PartConfig, index: int, total: int, part_dir: Path,
             if not history or not trainer.is_global_zero:
                 return
             frame = pd.DataFrame([{"part": part.name, **row} for row in history])
-            write_text(frame.to_csv(index=False), part_dir / "metrics.csv")
+            write_text(frame.to_csv(index=False), part_dir / METRICS_FILE)
             last = history[-1]
             probs = strategy.parsec_module.export_probs()
-            with open(part_dir / "alpha_history.jsonl", "a") as f:  # one line an epoch: P(value) per label
+            with open(part_dir / ALPHA_HISTORY_FILE, "a") as f:  # one line an epoch: P(value) per label
                 f.write(json.dumps({"part": part.name, "epoch": last["epoch"],
                                     "probs": {k: [[v, float(p)] for v, p in d.items()] for k, d in probs.items()}}) + "\n")
             cells = [f"{k}={last[k]:.4g}" for k in ("ml_val_acc", "expected_gflops", "ml_gflops", "cost", "entropy", "ess")
@@ -163,56 +162,96 @@ def run_part(config: ExperimentConfig, part: PartConfig, index: int, fixed: dict
     alpha, optimisers, PARSEC's sampling generator and history, the epoch), and every epoch's data
     order is seeded from (seed, epoch), so a resumed part ends as an uninterrupted one would.
     """
-    import pytorch_lightning as pl
-    from nni.nas.evaluator.pytorch import DataLoader, Lightning, Trainer
-    from pytorch_lightning.callbacks import ModelCheckpoint
-    from pytorch_lightning.loggers import CSVLogger
+    from nni.nas.evaluator.pytorch import DataLoader, Lightning
 
-    from nni_autotsnet.atomic import AtomicCheckpointIO
-    from nni_autotsnet.runtime import EpochSeededLoader
-
-    from nni_autotsnet.data import SkippedVideosCallback
     from nni_autotsnet.module import VideoClassifier
-    from nni_autotsnet.speed import ChannelsLast3d, DataWaitMonitor, loader_options
-    from nni_autotsnet.search_space import TwoStreamSpace
+    from nni_autotsnet.runtime import EpochSeededLoader
+    from nni_autotsnet.speed import loader_options
 
     search, data, tr = config.search, config.data, config.trainer
     seed = search.seed + 1000 * index
-    pl.seed_everything(seed, workers=True, verbose=False)
-    checkpoint = part_dir / "last.ckpt"
+    resume = _check_resume(part_dir / "last.ckpt", part, resume)
+    strategy, model = _part_supernet(config, part, index, fixed, part_dir, seed, train_ds.num_classes,
+                                     None if resume else previous)  # a resumed part has its own weights
+    loader = dict(batch_size=data.batch_size, num_workers=data.num_workers)
+    first_epoch = _resumed_epoch(part_dir / "last.ckpt") + 1 if resume else 0
+    # training workers are re-made every epoch for the per-epoch seeding; validation keeps its workers
+    train_loader = EpochSeededLoader(train_ds, shuffle=True, drop_last=True, seed=seed, first_epoch=first_epoch,
+                                     **loader, **loader_options(tr.accelerator, data.num_workers))
+    trainer = _part_trainer(config, part, index, part_dir, strategy, callbacks)
+    train_loader.trainer = trainer
+    classifier = VideoClassifier(learning_rate=part.weight_lr, weight_decay=search.weight_decay,
+                                 optimizer=search.weight_optimizer)
+    evaluator = Lightning(classifier, trainer, train_dataloaders=train_loader,
+                          val_dataloaders=DataLoader(val_ds, **loader,
+                                                     **loader_options(tr.accelerator, data.num_workers, persistent=True)),
+                          fit_kwargs={"ckpt_path": str(part_dir / "last.ckpt")} if resume else None)
+    strategy.mutate_evaluator(evaluator).evaluate(model)
+
+    arch = {**fixed, **strategy.parsec_module.export()}
+    if trainer.is_global_zero:  # alpha and the weights are the same on every rank
+        save_torch(model.state_dict(), part_dir / SUPERNET_FILE)
+        strategy.export_alpha(part_dir / ALPHA_FILE, top_n=search.top_n)
+        save_arch(arch, part_dir / ARCH_FILE, preset=config.preset, parts=part.name)  # last: marks the part done
+    return {"arch": arch, "history": strategy.history}
+
+
+def _check_resume(checkpoint: Path, part: PartConfig, resume: bool) -> bool:
+    """Whether the part continues from ``checkpoint``; an interrupted part needs ``--resume`` said."""
     if checkpoint.exists() and not resume:
         raise SearchError(f"{checkpoint}: part {part.name!r} was interrupted; pass --resume to continue it, "
-                        "or choose another --out")
-    if resume and not checkpoint.exists():
-        resume = False  # nothing to resume in this part: start it
+                          "or choose another --out")
+    return resume and checkpoint.exists()  # nothing to resume in this part: start it
+
+
+def _resumed_epoch(checkpoint: Path) -> int:
+    """The last finished epoch in a search checkpoint (written at the end of an epoch)."""
+    from nni_autotsnet.errors import load_weights_file
+
+    state = load_weights_file(checkpoint, "search checkpoint written by nni_autotsnet.search")
+    if not isinstance(state, dict) or not isinstance(state.get("epoch"), int):
+        raise SearchError(f"{checkpoint}: not a search checkpoint written by nni_autotsnet.search (no epoch)")
+    return state["epoch"]
+
+
+def _part_supernet(config: ExperimentConfig, part: PartConfig, index: int, fixed: dict, part_dir: Path, seed: int,
+                   num_classes: int, previous: Path | None):
+    """The part's PARSEC strategy and its supernet (seeded; from the previous part's weights when asked)."""
+    import pytorch_lightning as pl
+
+    from nni_autotsnet.search_space import TwoStreamSpace
+
+    pl.seed_everything(seed, workers=True, verbose=False)
     part_dir.mkdir(parents=True, exist_ok=True)
-    num_classes = train_ds.num_classes
     space = TwoStreamSpace.from_preset(config.preset, parts=part.name, num_classes=num_classes, fixed=fixed)
-    space.dropout.p = search.dropout
+    space.dropout.p = config.search.dropout
     if is_rank_zero():
         write_text(json.dumps({"preset": config.preset, "parts": part.name, "fixed": fixed,
-                                 "num_classes": num_classes, "index": index}, indent=1), part_dir / "part.json")
+                               "num_classes": num_classes, "index": index}, indent=1), part_dir / PART_FILE)
     strategy = make_strategy(config, part, seed, fixed, num_classes)
     model = strategy.mutate_model(space)
-    if previous is not None and config.search.inherit_weights and not resume:  # a resumed part has its own
+    if previous is not None and config.search.inherit_weights:
         from nni_autotsnet.supernet import carry_over, read_part
 
         copied, total = carry_over(read_part(previous), fixed, model)
         say(f"[part {index}/{len(config.search.parts)} {part.name}] starts from {previous.name}'s supernet: "
-             f"{copied} of {total} tensors inherited")
-    loader = dict(batch_size=data.batch_size, num_workers=data.num_workers)
-    first_epoch = 0
-    if resume:  # the checkpoint is written at the end of an epoch: go on with the next one
-        from nni_autotsnet.errors import load_weights_file
+            f"{copied} of {total} tensors inherited")
+    return strategy, model
 
-        state = load_weights_file(checkpoint, "search checkpoint written by nni_autotsnet.search")
-        if not isinstance(state, dict) or not isinstance(state.get("epoch"), int):
-            raise SearchError(f"{checkpoint}: not a search checkpoint written by nni_autotsnet.search (no epoch)")
-        first_epoch = state["epoch"] + 1
-    # training workers are re-made every epoch for the per-epoch seeding; validation keeps its workers
-    train_loader = EpochSeededLoader(train_ds, shuffle=True, drop_last=True, seed=seed, first_epoch=first_epoch,
-                                     **loader, **loader_options(tr.accelerator, data.num_workers))
-    trainer = Trainer(
+
+def _part_trainer(config: ExperimentConfig, part: PartConfig, index: int, part_dir: Path, strategy,
+                  callbacks: Sequence[Any]):
+    """NNI's Lightning ``Trainer`` of one part: atomic ``last.ckpt`` each epoch, progress lines, CSV logs."""
+    from nni.nas.evaluator.pytorch import Trainer
+    from pytorch_lightning.callbacks import ModelCheckpoint
+    from pytorch_lightning.loggers import CSVLogger
+
+    from nni_autotsnet.atomic import AtomicCheckpointIO
+    from nni_autotsnet.data import SkippedVideosCallback
+    from nni_autotsnet.speed import ChannelsLast3d, DataWaitMonitor
+
+    tr = config.trainer
+    return Trainer(
         max_epochs=part.epochs, accelerator=tr.accelerator, devices=tr.devices, num_nodes=tr.num_nodes,
         precision=tr.precision, default_root_dir=str(part_dir), num_sanity_val_steps=0,
         log_every_n_steps=tr.log_every_n_steps, enable_model_summary=False,
@@ -223,21 +262,6 @@ def run_part(config: ExperimentConfig, part: PartConfig, index: int, fixed: dict
                    SkippedVideosCallback(), DataWaitMonitor(echo=is_rank_zero()),
                    *([ChannelsLast3d()] if tr.channels_last else []), *callbacks],
     )
-    train_loader.trainer = trainer
-    classifier = VideoClassifier(learning_rate=part.weight_lr, weight_decay=config.search.weight_decay,
-                                 optimizer=config.search.weight_optimizer)
-    evaluator = Lightning(classifier, trainer, train_dataloaders=train_loader,
-                          val_dataloaders=DataLoader(val_ds, **loader,
-                                                     **loader_options(tr.accelerator, data.num_workers, persistent=True)),
-                          fit_kwargs={"ckpt_path": str(checkpoint)} if resume else None)
-    strategy.mutate_evaluator(evaluator).evaluate(model)
-
-    arch = {**fixed, **strategy.parsec_module.export()}
-    if trainer.is_global_zero:  # alpha and the weights are the same on every rank
-        save_torch(model.state_dict(), part_dir / "supernet.pt")
-        strategy.export_alpha(part_dir / "alpha.json", top_n=search.top_n)
-        save_arch(arch, part_dir / "arch.json", preset=config.preset, parts=part.name)  # last: marks the part done
-    return {"arch": arch, "history": strategy.history, "flops": space.flops}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -247,11 +271,11 @@ def _finished_part(part_dir: Path, config: ExperimentConfig, part: PartConfig) -
     """The architecture of a part a previous run finished, if it is of this config's space."""
     from nni_autotsnet.search_space import load_arch
 
-    if not (part_dir / "arch.json").exists():
+    if not (part_dir / ARCH_FILE).exists():
         return None
-    arch, preset, parts = load_arch(part_dir / "arch.json")
+    arch, preset, parts = load_arch(part_dir / ARCH_FILE)
     if preset != config.preset or parts != part.name:
-        raise SearchError(f"{part_dir / 'arch.json'}: written by a search of preset {preset!r}, part {parts!r}; "
+        raise SearchError(f"{part_dir / ARCH_FILE}: written by a search of preset {preset!r}, part {parts!r}; "
                         f"this config searches {config.preset!r}, part {part.name!r}. Use another output folder.")
     return arch
 
@@ -265,13 +289,11 @@ def run_search(config: ExperimentConfig, out: Path, report_to_nni: bool = False,
     """
     import pandas as pd
 
-    from nni_autotsnet.search_space import CostModel, make_layout, load_preset
-
     if config.trainer.threads:
         torch.set_num_threads(config.trainer.threads)
     out.mkdir(parents=True, exist_ok=True)
     if is_rank_zero():
-        write_text(yaml.safe_dump(config.raw, sort_keys=False), out / "config.yaml")
+        write_text(yaml.safe_dump(config.raw, sort_keys=False), out / CONFIG_FILE)
     start = time.perf_counter()
     train_ds, val_ds = build_datasets(config)
     say(f"data: {len(train_ds)} training and {len(val_ds)} validation videos, {train_ds.num_classes} classes")
@@ -280,51 +302,60 @@ def run_search(config: ExperimentConfig, out: Path, report_to_nni: bool = False,
     health: dict[str, str | None] = {}  # part -> the health flag of its last epoch
     parts = config.search.parts
     for index, part in enumerate(parts, start=1):
-        part_dir = out / f"part{index}_{part.name}"
+        part_dir = part_folder(out, index, part.name)
         done = _finished_part(part_dir, config, part)
         if done is not None:
             say(f"[part {index}/{len(parts)} {part.name}] already finished in {part_dir}; reusing it")
             fixed = done
-            if (part_dir / "metrics.csv").exists():
-                histories.append(pd.read_csv(part_dir / "metrics.csv"))
-                health[part.name] = _last_health(histories[-1])
-            continue
-        say(f"[part {index}/{len(parts)} {part.name}] {part.epochs} epochs, weight lr {part.weight_lr:.4g}, "
-             f"alpha lr {part.arch_lr:.4g}, K={config.search.num_samples}, beta={config.search.beta}, "
-             f"window={config.search.flops_window} GFLOPs/view")
-        previous = out / f"part{index - 1}_{parts[index - 2].name}" if index > 1 else None
-        result = run_part(config, part, index, fixed, part_dir, train_ds, val_ds, resume, callbacks, previous)
-        fixed = result["arch"]
-        histories.append(pd.DataFrame([{"part": part.name, **h} for h in result["history"]]))
-        health[part.name] = _last_health(histories[-1])
+            history = pd.read_csv(part_dir / METRICS_FILE) if (part_dir / METRICS_FILE).exists() else None
+        else:
+            say(f"[part {index}/{len(parts)} {part.name}] {part.epochs} epochs, weight lr {part.weight_lr:.4g}, "
+                f"alpha lr {part.arch_lr:.4g}, K={config.search.num_samples}, beta={config.search.beta}, "
+                f"window={config.search.flops_window} GFLOPs/view")
+            previous = part_folder(out, index - 1, parts[index - 2].name) if index > 1 else None
+            found = run_part(config, part, index, fixed, part_dir, train_ds, val_ds, resume, callbacks, previous)
+            fixed = found["arch"]
+            history = pd.DataFrame([{"part": part.name, **h} for h in found["history"]])
+        if history is not None:
+            histories.append(history)
+            health[part.name] = _last_health(history)
 
-    last = parts[-1].name
-    cost = CostModel(make_layout(load_preset(config.preset), last), train_ds.num_classes)
-    gflops = cost.flops(fixed) / 1e9
     metrics = pd.concat(histories, ignore_index=True) if histories else pd.DataFrame()
+    result = _search_result(config, fixed, metrics, health, train_ds.num_classes, time.perf_counter() - start)
+    if not is_rank_zero():
+        return result
+    save_arch(fixed, out / ARCH_FILE, preset=config.preset, parts=parts[-1].name)
+    if not metrics.empty:
+        write_text(metrics.to_csv(index=False), out / METRICS_FILE)
+    write_result(out, result, SEARCH_RESULT_KEYS)
+    if report_to_nni:
+        import nni
+        nni.report_final_result({"default": result["accuracy"] or 0.0, "gflops": result["gflops"],
+                                 "in_window": float(bool(result["in_window"])), "beta": config.search.beta,
+                                 "params_m": result["params"] / 1e6,
+                                 "healthy": float(bool(result["healthy"])) if result["healthy"] is not None else -1.0})
+    return result
+
+
+def _search_result(config: ExperimentConfig, fixed: dict, metrics, health: dict[str, str | None], num_classes: int,
+                   seconds: float) -> dict:
+    """The search directory's ``result.json`` (:data:`~nni_autotsnet.rundir.SEARCH_RESULT_KEYS`)."""
+    import pandas as pd
+
+    from nni_autotsnet.search_space import CostModel, load_preset, make_layout
+
+    cost = CostModel(make_layout(load_preset(config.preset), config.search.parts[-1].name), num_classes)
+    gflops = cost.flops(fixed) / 1e9
     final = metrics.iloc[-1].to_dict() if not metrics.empty else {}
     accuracy = final.get("ml_val_acc")
-    result = {
+    return {
         "accuracy": None if accuracy is None or pd.isna(accuracy) else float(accuracy),
         "gflops": gflops, "params": cost.params(fixed), "in_window": config.in_window(gflops),
         "beta": config.search.beta, "flops_window": list(config.search.flops_window or []) or None,
         "expected_gflops": final.get("expected_gflops"), "entropy": final.get("entropy"),
         "health": health, "healthy": _all_healthy(health),
-        "preset": config.preset, "parts": [p.name for p in parts], "seconds": time.perf_counter() - start,
+        "preset": config.preset, "parts": [p.name for p in config.search.parts], "seconds": seconds,
     }
-    if not is_rank_zero():
-        return result
-    save_arch(fixed, out / "arch.json", preset=config.preset, parts=last)
-    if not metrics.empty:
-        write_text(metrics.to_csv(index=False), out / "metrics.csv")
-    write_text(json.dumps(result, indent=1, default=float), out / "result.json")
-    if report_to_nni:
-        import nni
-        nni.report_final_result({"default": result["accuracy"] or 0.0, "gflops": gflops,
-                                 "in_window": float(bool(result["in_window"])), "beta": config.search.beta,
-                                 "params_m": result["params"] / 1e6,
-                                 "healthy": float(bool(result["healthy"])) if result["healthy"] is not None else -1.0})
-    return result
 
 
 def _last_health(history) -> str | None:
@@ -375,7 +406,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     window = result["flops_window"]
     if not is_rank_zero():
         return 0
-    print(f"searched architecture: {out / 'arch.json'}\n"
+    print(f"searched architecture: {out / ARCH_FILE}\n"
           f"  {result['gflops']:.5f} GFLOPs per view (multiply-adds), {result['params'] / 1e6:.3f} M params, "
           f"window {window} -> {'in' if result['in_window'] else 'outside' if window else 'no window'}; "
           f"val accuracy of the most likely arch (supernet weights) {result['accuracy']}; "

@@ -14,7 +14,6 @@ that imports no command. NNI is imported only when a supernet is loaded.
 from __future__ import annotations
 
 import json
-import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,15 +22,13 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import torch
 
 from nni_autotsnet.errors import UserError, load_weights_file
+from nni_autotsnet.rundir import ALPHA_FILE, PART_DIR, PART_FILE, SUPERNET_FILE
 
 if TYPE_CHECKING:
     from nni_autotsnet.search_space import TwoStreamSpace
 
-__all__ = ["ExportError", "Part", "PART_DIR", "read_part", "import_nni", "load_supernet", "check_pinned",
+__all__ = ["ExportError", "Part", "read_part", "import_nni", "load_supernet", "check_pinned",
            "slice_weights", "inherit_weights", "carry_over"]
-
-PART_DIR = re.compile(r"^part(\d+)_(sparse|fusion|all)$")
-
 
 class ExportError(UserError):
     """A user error: a missing or inconsistent input; the message names the file, key or label."""
@@ -60,19 +57,19 @@ def _read_json(path: Path) -> Any:
 def read_part(path: Path) -> Part:
     """Read ``path/part.json`` (and ``alpha.json`` if present); errors name the file and key."""
     path = Path(path)
-    info = _read_json(path / "part.json")
+    info = _read_json(path / PART_FILE)
     if not isinstance(info, dict) or not all(key in info for key in ("preset", "parts")):
-        raise ExportError(f"{path / 'part.json'}: needs the keys 'preset' and 'parts'")
-    alpha = _read_json(path / "alpha.json") if (path / "alpha.json").is_file() else None
+        raise ExportError(f"{path / PART_FILE}: needs the keys 'preset' and 'parts'")
+    alpha = _read_json(path / ALPHA_FILE) if (path / ALPHA_FILE).is_file() else None
     if alpha is not None and not _alpha_ok(alpha):
-        raise ExportError(f"{path / 'alpha.json'}: expected Parsec.export_alpha's 'top' [{{'sample', 'probability'}}] "
+        raise ExportError(f"{path / ALPHA_FILE}: expected Parsec.export_alpha's 'top' [{{'sample', 'probability'}}] "
                           "and 'alpha' {label: {'values', 'logits', 'probs'}}")
     if "index" in info:
         index = int(info["index"])
     else:
         match = PART_DIR.match(path.name)
         if match is None:
-            raise ExportError(f"{path / 'part.json'}: no 'index' key, and the folder is not named part<i>_<parts>")
+            raise ExportError(f"{path / PART_FILE}: no 'index' key, and the folder is not named part<i>_<parts>")
         index = int(match.group(1))
     return Part(path, index, str(info["preset"]), info["parts"], dict(info.get("fixed") or {}),
                 info.get("num_classes"), alpha)
@@ -104,21 +101,21 @@ def load_supernet(part: Part) -> TwoStreamSpace:
     from nni_autotsnet.search_space import TwoStreamSpace
     from nni_autotsnet.strategies import Parsec
 
-    where = part.path / "supernet.pt"
+    where = part.path / SUPERNET_FILE
     if not where.is_file():
         raise ExportError(f"{where}: missing; inherited weights need the supernet the search part saved")
     try:
         space = TwoStreamSpace.from_preset(part.preset, parts=part.parts, num_classes=part.num_classes,
                                            fixed=part.fixed)
     except ValueError as err:
-        raise ExportError(f"{part.path / 'part.json'}: {err}") from None
+        raise ExportError(f"{part.path / PART_FILE}: {err}") from None
     Parsec().mutate_model(space)
     state = load_weights_file(where, "supernet state dict written by nni_autotsnet.search")
     try:
         space.load_state_dict(state)
     except Exception as err:  # RuntimeError on mismatched keys or shapes
         detail = " ".join(str(err).split())[:300] or type(err).__name__  # one line, the first keys named
-        raise ExportError(f"{where}: not the supernet of the space in {part.path / 'part.json'} "
+        raise ExportError(f"{where}: not the supernet of the space in {part.path / PART_FILE} "
                           f"(preset {part.preset!r}, parts {part.parts!r}, {len(part.fixed)} fixed labels): "
                           f"{detail}") from None
     return space
@@ -148,9 +145,9 @@ def slice_weights(supernet: TwoStreamSpace, arch: Mapping[str, Any],
 def inherit_weights(part: Part, archs: Sequence[Mapping[str, Any]]) -> list[dict[str, torch.Tensor]]:
     """State dicts of ``archs`` sliced out of ``part``'s supernet (imports NNI, builds the supernet once)."""
     for arch in archs:  # every architecture checked before the supernet is built
-        check_pinned(part.fixed, arch, part.path / "part.json")
+        check_pinned(part.fixed, arch, part.path / PART_FILE)
     supernet = load_supernet(part)
-    return [slice_weights(supernet, arch, part.path / "part.json") for arch in archs]
+    return [slice_weights(supernet, arch, part.path / PART_FILE) for arch in archs]
 
 
 def carry_over(previous: Part, arch: Mapping[str, Any], model: torch.nn.Module) -> tuple[int, int]:

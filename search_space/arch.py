@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any, Mapping
 
+from nni_autotsnet.atomic import write_text
 from nni_autotsnet.errors import UserError
 
 from .layout import PARTS, Layout
@@ -52,9 +53,10 @@ def check_arch(layout: Layout, arch: Mapping[str, Any], source: str = "arch") ->
 
 
 def save_arch(arch: Mapping[str, Any], path: str | Path, preset: str, parts: str) -> None:
-    """Write an arch dict as JSON with the preset and part it belongs to."""
+    """Write an arch dict as JSON with the preset and part it belongs to, atomically (a search part's
+    ``arch.json`` marks the part done, so it must never exist half written)."""
     assert parts in PARTS
-    Path(path).write_text(json.dumps({"preset": preset, "parts": parts, "arch": dict(arch)}, indent=1))
+    write_text(json.dumps({"preset": preset, "parts": parts, "arch": dict(arch)}, indent=1), path)
 
 
 def load_arch(path: str | Path) -> tuple[dict[str, Any], str | None, str | None]:

@@ -19,6 +19,8 @@ from nni.nas.oneshot.pytorch.supermodule.sampling import (
 )
 from nni.nas.space import ExecutableModelSpace
 
+from nni_autotsnet.atomic import write_text
+
 from .cost import FlopsWindowCost, WindowCost
 from .distribution import ArchDistribution, jsonable
 from .flops import ArchFlops, ArchMetric
@@ -302,6 +304,5 @@ class Parsec(OneShotStrategy):
             result['latency_window'] = list(self.latency_window)
             result['latency_source'] = self.cost_metric.source
         if path is not None:
-            with open(path, 'w') as f:
-                json.dump(result, f, indent=2)
+            write_text(json.dumps(result, indent=2), path)  # atomic: a kill never leaves half an alpha.json
         return result

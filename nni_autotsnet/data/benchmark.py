@@ -82,13 +82,7 @@ def make_benchmark(
     workers
         Processes that render and encode (default: the CPU count, at most 4).
     """
-    if not 2 <= num_classes <= len(CLASS_NAMES):
-        raise ValueError(f"num_classes must be in 2..{len(CLASS_NAMES)}, got {num_classes}")
-    if splits is not None and videos_per_class is not None:
-        raise ValueError("give videos_per_class or splits, not both")
-    sizes = dict(splits) if splits is not None else split_sizes(videos_per_class)
-    if set(sizes) != set(SPLITS) or min(sizes.values()) < 1:
-        raise ValueError(f"splits must give at least one video per class for each of {SPLITS}, got {sizes}")
+    sizes = _split_sizes(num_classes, videos_per_class, splits)
     videos_per_class = sum(sizes.values())
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -105,24 +99,34 @@ def make_benchmark(
     else:
         rows = [_build_one(job) for job in jobs]
     elapsed = time.perf_counter() - start
-    splits: dict[str, list] = {s: [] for s in SPLITS}
-    for k, row in enumerate(rows):
-        i = k % videos_per_class
-        split = "train" if i < sizes["train"] else "val" if i < sizes["train"] + sizes["val"] else "test"
-        splits[split].append((row["path"], row["label"]))
-    for split, split_rows in splits.items():
-        write_video_list(out / f"{split}.csv", split_rows)
-    (out / "labels.txt").write_text("".join(f"{name}\n" for name in CLASS_NAMES[:num_classes]))
-    summary = dict(
-        seed=seed,
-        num_classes=num_classes,
-        videos_per_class=videos_per_class,
-        seconds=list(seconds),
-        stride=stride,
-        splits={s: len(r) for s, r in splits.items()},
-        build_seconds=round(elapsed, 2),
-        workers=workers,
-        videos=rows,
-    )
+    counts = _write_lists(out, rows, sizes, num_classes)
+    summary = dict(seed=seed, num_classes=num_classes, videos_per_class=videos_per_class, seconds=list(seconds),
+                   stride=stride, splits=counts, build_seconds=round(elapsed, 2), workers=workers, videos=rows)
     (out / "benchmark.json").write_text(json.dumps(summary, indent=1))
     return summary
+
+
+def _split_sizes(num_classes: int, videos_per_class: int | None, splits: dict[str, int] | None) -> dict[str, int]:
+    """Videos per class of each split, checked (a ``ValueError`` names the bad argument)."""
+    if not 2 <= num_classes <= len(CLASS_NAMES):
+        raise ValueError(f"num_classes must be in 2..{len(CLASS_NAMES)}, got {num_classes}")
+    if splits is not None and videos_per_class is not None:
+        raise ValueError("give videos_per_class or splits, not both")
+    sizes = dict(splits) if splits is not None else split_sizes(videos_per_class)
+    if set(sizes) != set(SPLITS) or min(sizes.values()) < 1:
+        raise ValueError(f"splits must give at least one video per class for each of {SPLITS}, got {sizes}")
+    return sizes
+
+
+def _write_lists(out: Path, rows: list[dict], sizes: dict[str, int], num_classes: int) -> dict[str, int]:
+    """``train/val/test.csv`` (each class's first videos train, the next validate, the rest test), ``labels.txt``."""
+    per_class = sum(sizes.values())
+    lists: dict[str, list] = {s: [] for s in SPLITS}
+    for k, row in enumerate(rows):
+        i = k % per_class
+        split = "train" if i < sizes["train"] else "val" if i < sizes["train"] + sizes["val"] else "test"
+        lists[split].append((row["path"], row["label"]))
+    for split, split_rows in lists.items():
+        write_video_list(out / f"{split}.csv", split_rows)
+    (out / "labels.txt").write_text("".join(f"{name}\n" for name in CLASS_NAMES[:num_classes]))
+    return {s: len(r) for s, r in lists.items()}

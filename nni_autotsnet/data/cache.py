@@ -65,7 +65,7 @@ def _decode_one(job: tuple[str, int]) -> tuple[np.ndarray | None, np.ndarray | N
 
         torch.set_num_threads(1)
         with VideoReader(path) as reader:
-            info, eps = reader.info, reader._tolerance()
+            info, eps = reader.info, reader.tolerance
             decoded = reader.all_frames()
         frames = decoded.frames
         height, width = frames.shape[1:3]

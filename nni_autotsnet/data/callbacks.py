@@ -10,7 +10,8 @@ import torch
 
 from .dataset import VideoDatasetBase
 
-__all__ = ["SkippedVideosCallback", "find_video_datasets", "average_views", "VideoLevelAccumulator"]
+__all__ = ["SkippedVideosCallback", "find_video_datasets", "average_views", "video_validation",
+           "VideoLevelAccumulator"]
 
 _log = logging.getLogger(__name__)
 
@@ -70,6 +71,20 @@ def average_views(logits: torch.Tensor, num_views: int) -> torch.Tensor:
     if logits.shape[0] % num_views:
         raise ValueError(f"{logits.shape[0]} rows are not a multiple of {num_views} views")
     return logits.softmax(-1).reshape(-1, num_views, logits.shape[-1]).mean(1)
+
+
+def video_validation(model: torch.nn.Module, views: torch.Tensor, labels: torch.Tensor
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(NLL of the view-averaged probabilities, video-level top-1) of a validation batch.
+
+    ``views`` is ``[B, V, C, T, H, W]`` (``V`` views per video) or plain clips ``[B, C, T, H, W]``;
+    the search's and the training's Lightning modules both validate this way.
+    """
+    if views.dim() == 5:  # plain clips: one view each
+        views = views.unsqueeze(1)
+    probs = average_views(model(views.flatten(0, 1)).float(), views.shape[1])
+    loss = torch.nn.functional.nll_loss(probs.clamp_min(1e-12).log(), labels)
+    return loss, (probs.argmax(-1) == labels).float().mean()
 
 
 class VideoLevelAccumulator:

@@ -30,7 +30,7 @@ __all__ = ["VideoInfo", "DecodedFrames", "VideoReader", "probe_video", "decode_f
 # (16), so every frame that can be on screen inside the clip is decoded.
 _SKIP_MARGIN_FRAMES = 20
 # Two times closer than this (seconds) are the same instant: far below any frame period, far
-# above float rounding of pts * time_base. Coarse time bases widen it (see ``_tolerance``).
+# above float rounding of pts * time_base. Coarse time bases widen it (see ``VideoReader.tolerance``).
 _EPS = 1e-4
 
 
@@ -154,7 +154,8 @@ class VideoReader:
         offset = self._start_pts + int(Fraction(seconds).limit_denominator(10**6) / tb)
         self._container.seek(max(offset, self._start_pts), stream=self._stream, backward=True, any_frame=False)
 
-    def _tolerance(self) -> float:
+    @property
+    def tolerance(self) -> float:
         """Seconds within which a timestamp matches a time.
 
         Timestamps are rounded to the stream's time base (1 ms in Matroska: frame 32 of a
@@ -186,7 +187,7 @@ class VideoReader:
             first = next(frames, None)
             if first is None:
                 return
-            if seek_to > 0 and first[1] > start + self._tolerance():
+            if seek_to > 0 and first[1] > start + self.tolerance:
                 continue
             yield first
             yield from frames
@@ -207,14 +208,22 @@ class VideoReader:
         """
         if self._container is None:
             raise VideoDecodeError(self.path, "reader is closed")
-        eps = self._tolerance()
         times = np.asarray(times, dtype=np.float64).reshape(-1)
         if times.size == 0:
             raise ValueError("frames_at needs at least one time")
         order = np.argsort(times, kind="stable")
-        sorted_times = times[order]
-        picked: list[tuple[np.ndarray, float] | None] = [None] * times.size
-        j, n = 0, times.size
+        picked = self._decode_sorted(times[order])
+        frames = np.empty((times.size,) + picked[0][0].shape, dtype=np.uint8)
+        pts = np.empty(times.size, dtype=np.float64)
+        for k, idx in enumerate(order):
+            frames[idx], pts[idx] = picked[k]
+        return DecodedFrames(frames=frames, pts=pts, times=times)
+
+    def _decode_sorted(self, sorted_times: np.ndarray) -> list[tuple[np.ndarray, float]]:
+        """(RGB frame, pts) on screen at each of ``sorted_times`` (ascending), decoding one pass."""
+        eps = self.tolerance
+        picked: list[tuple[np.ndarray, float] | None] = [None] * sorted_times.size
+        j, n = 0, sorted_times.size
         prev = None  # [frame, time, rgb or None] of the frame currently on screen
         last_time = None
 
@@ -260,12 +269,7 @@ class VideoReader:
             while j < n:
                 picked[j] = rgb(prev)
                 j += 1
-        frames = np.empty((n,) + picked[0][0].shape, dtype=np.uint8)
-        pts = np.empty(n, dtype=np.float64)
-        for k, idx in enumerate(order):
-            frames[idx], pts[idx] = picked[k]
-        return DecodedFrames(frames=frames, pts=pts, times=times)
-
+        return picked
 
     def _check_not_truncated(self, last_time: float) -> None:
         """A stream that stops far before the duration its header promises was cut short."""

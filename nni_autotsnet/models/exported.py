@@ -1,4 +1,4 @@
-"""Load a model written by ``python -m nni_autotsnet.export``, without NNI.
+"""The exported ``model.pt`` format: its one writer and its reader, which needs no NNI.
 
 A ``model.pt`` is a plain dict of tensors, strings and numbers, so ``torch.load(...,
 weights_only=True)`` reads it without unpickling code: the architecture travels as data and
@@ -8,19 +8,32 @@ the module is rebuilt with :func:`~nni_autotsnet.models.build_model`, the builde
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
-from torch import nn
+from torch import Tensor, nn
 
+from nni_autotsnet.atomic import save_torch
 from nni_autotsnet.errors import load_weights_file
 
 from .builder import build_model
 
-__all__ = ["MODEL_FORMAT", "MODEL_BUILDER", "load_exported", "read_exported"]
+__all__ = ["MODEL_FORMAT", "MODEL_BUILDER", "save_exported", "load_exported", "read_exported"]
 
 MODEL_FORMAT = "nni-autotsnet-model/1"  # bump when the keys below change meaning
 MODEL_BUILDER = "nni_autotsnet.models.build_model"  # the only builder this version knows
 _KEYS = ("preset", "parts", "num_classes", "arch", "state_dict")
+
+
+def save_exported(path: str | Path, *, preset: str, parts: str, num_classes: int, arch: Mapping[str, Any],
+                  state_dict: Mapping[str, Tensor], inherited_weights: bool) -> None:
+    """Write a ``model.pt`` atomically (export and train both write this format; :func:`read_exported` reads it).
+
+    ``inherited_weights`` records whether the weights were sliced from a search's supernet or trained.
+    """
+    save_torch({"format": MODEL_FORMAT, "builder": MODEL_BUILDER, "preset": preset, "parts": parts,
+                "num_classes": int(num_classes), "arch": dict(arch),
+                "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()},
+                "inherited_weights": bool(inherited_weights)}, path)
 
 
 def read_exported(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:
