@@ -1,10 +1,10 @@
-"""Experiment configs (``experiments/*.yaml``): one source of defaults, validated on load.
+"""Experiment configs (``experiments/*.yaml``): each key declared once, in :data:`KEYS`, and checked on load.
 
-Every key has its default and meaning in :data:`DEFAULTS` below; a YAML file holds only what
-changes. :func:`load_config` merges the file and any ``key.sub=value`` overrides over the
-defaults, then checks every key and every cross-field rule (T_min <= T_max, a part that adds
-no searched variable, ...) before anything trains, raising :class:`ConfigError` with the file
-and the dotted key. Relative paths resolve against the config file's folder, so a config runs
+A key's default, YAML type, check, meaning and whether it is a path are one :class:`Key`; :data:`DEFAULTS` and
+the section dataclasses are made from them, and a YAML file holds only what changes. :func:`load_config` merges
+the file and ``key.sub=value`` overrides over the defaults, checks every key, then every cross-field rule
+(T_min <= T_max, a part that adds no searched variable, ...), raising :class:`ConfigError` with the file and the
+dotted key before anything trains. Relative paths resolve against the config file's folder, so a config runs
 the same from any working directory (and from an NNI trial).
 """
 
@@ -12,20 +12,20 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, make_dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import yaml
 
 from nni_autotsnet.errors import UserError
 from nni_autotsnet.search_space.layout import PARTS, make_layout
-from nni_autotsnet.search_space.presets import PRESET_NAMES, PresetError, load_preset
+from nni_autotsnet.search_space.presets import PRESET_NAMES, Preset, PresetError, load_preset
 from nni_autotsnet.yamlcheck import YamlReader
 
-__all__ = ["ConfigError", "DEFAULTS", "TABLE2", "DataConfig", "PartConfig", "SearchConfig", "TrainConfig",
-           "RandomConfig", "TrainerConfig",
-           "ExperimentConfig", "load_config", "parse_overrides", "NNI_PARAMETER_KEYS"]
+__all__ = ["ConfigError", "KEYS", "Key", "Window", "DEFAULTS", "TABLE2", "DataConfig", "PartConfig", "SearchConfig",
+           "TrainConfig", "RandomConfig", "TrainerConfig", "ExperimentConfig", "load_config", "parse_overrides",
+           "portable_raw", "PATH_KEYS", "NNI_PARAMETER_KEYS"]
 
 
 class ConfigError(UserError):
@@ -38,103 +38,187 @@ OPTIMIZERS = ("sgd", "adamw")  # train.optimizer, search.weight_optimizer
 COSTS = ("flops", "latency")  # search.cost: what PARSEC's cost window bounds
 REFERENCE_BATCH = 256  # the supplement's total batch (8 clips x 32 GPUs) for Table 2's learning rates
 
-DEFAULTS: dict[str, Any] = {
-    "preset": "tiny",              # search-space preset: tiny, S, M, L or a preset YAML path
-    "output": "runs/search",       # search directory (in an NNI trial: the trial's own directory)
+
+@dataclass(frozen=True)
+class Window:
+    """The kind of a ``[T_min, T_max]`` key: two numbers with 0 < T_min <= T_max, in ``unit``; null: no window."""
+
+    unit: str
+
+
+Check = tuple[Callable[[Any], bool], str]  # (test, why): the why is quoted when the test fails
+
+
+@dataclass(frozen=True)
+class Key:
+    """One key of an experiment config: its default, YAML type, check and meaning, said once.
+
+    ``kind``: the YAML type (a float key takes an int too, a bool key only true or false); a ``default``
+    of None allows null. ``path``: a file or folder, resolved against the config file's folder (and made
+    absolute in :func:`portable_raw`). ``field``: False for a key that only feeds a derived field
+    (``search.epoch_scale`` scales the parts' epochs); ``field_type``: that field's type where it is not
+    the one ``kind``, ``path`` and ``default`` give.
+    """
+
+    default: Any
+    kind: type | tuple[type, ...] | Window
+    doc: str
+    check: Check | None = None
+    path: bool = False
+    field: bool = True
+    field_type: str = ""
+
+    def read(self, r: YamlReader, name: str, base: Path) -> Any:
+        """The checked value of ``name`` in ``r``'s mapping; a path key's is an absolute Path."""
+        if isinstance(self.kind, Window):
+            return _window(r, name, self.kind.unit)
+        test, why = self.check or (None, "")
+        value = r.get(name, self.kind, None if self.default is None else ..., check=test, why=why)
+        return _path(value, base) if self.path else value
+
+    def annotation(self) -> str:
+        """The type of the key's dataclass field, as an annotation string."""
+        if self.field_type:
+            return self.field_type
+        kinds = self.kind if isinstance(self.kind, tuple) else (self.kind,)
+        name = "tuple[float, float]" if isinstance(self.kind, Window) else "Path" if self.path else \
+            " | ".join(k.__name__ for k in kinds)
+        return f"{name} | None" if self.default is None else name
+
+
+def _one_of(choices: Sequence[str]) -> Check:
+    return lambda v: v in choices, f"one of {list(choices)}"
+
+
+def _splits_ok(splits: dict) -> bool:
+    return set(splits) == {"train", "val", "test"} and all(
+        isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in splits.values())
+
+
+POSITIVE: Check = (lambda v: v > 0, "must be > 0")
+AT_LEAST_1: Check = (lambda v: v >= 1, ">= 1")
+NON_NEGATIVE: Check = (lambda v: v >= 0, ">= 0")
+BELOW_1: Check = (lambda v: 0 <= v < 1, "in [0, 1)")
+GFLOPS, MS = Window("GFLOPs per view"), Window("ms")
+
+# Every key of an experiment config: the one place its default, type, check and meaning are said.
+KEYS: dict[str, Key | dict[str, Key]] = {
+    "preset": Key("tiny", str, "search-space preset: tiny, S, M, L or a preset YAML path (resolved like a path)"),
+    "output": Key("runs/search", str, "search directory (in an NNI trial: the trial's own directory)", path=True),
     "data": {
-        "benchmark": None,         # folder of the bundled temporal benchmark, built there if missing
-        "benchmark_seed": 0,       # its seed (same seed, same bytes)
-        "benchmark_splits": None,  # {train: n, val: n, test: n} videos a class when it is built; null: 60 / 20 / 50
-        "train": None,             # training list (CSV path,label or SlowFast 'path label'); overrides benchmark
-        "val": None,               # validation list (the search's val accuracy of the most likely arch)
-        "root": None,              # folder of relative video paths (default: each list's folder)
-        "labels_file": None,       # class names, one a line; default: collected from the training list
-        "preset": None,            # data preset (sizes, frames, stride); default: the space preset's name
-        "batch_size": 8,           # clips per device and step (supplement: 8 per GPU)
-        "num_workers": 2,          # DataLoader worker processes per device
-        "hflip": None,             # random horizontal flip (off for direction-sensitive classes); null: the data preset's
-        "autoaugment": None,       # AutoAugment, same parameters on every frame of a clip; null: the data preset's
-        "val_views": 1,            # temporal views per validation video during the search
-        "cache": None,             # folder of the decoded-frame cache (decode each video once); null: decode every clip
+        "benchmark": Key(None, str, "folder of the bundled temporal benchmark, built there if missing", path=True),
+        "benchmark_seed": Key(0, int, "its seed (same seed, same bytes)"),
+        "benchmark_splits": Key(None, dict, "{train: n, val: n, test: n} videos a class when it is built; null: "
+                                "60 / 20 / 50", (_splits_ok, "{train: n, val: n, test: n}, each an integer >= 1")),
+        "train": Key(None, str, "training list (CSV path,label or SlowFast 'path label'); overrides benchmark",
+                     path=True),
+        "val": Key(None, str, "validation list (the search's val accuracy of the most likely arch)", path=True),
+        "root": Key(None, str, "folder of relative video paths (default: each list's folder)", path=True),
+        "labels_file": Key(None, str, "class names, one a line; default: collected from the training list",
+                           path=True),
+        "preset": Key(None, str, "data preset (sizes, frames, stride); default: the space preset's name",
+                      field_type="str"),
+        "batch_size": Key(8, int, "clips per device and step (supplement: 8 per GPU)", POSITIVE),
+        "num_workers": Key(2, int, "DataLoader worker processes per device", (lambda v: v >= 0, "must be >= 0")),
+        "hflip": Key(None, bool, "random horizontal flip (off for direction-sensitive classes); null: the data "
+                     "preset's"),
+        "autoaugment": Key(None, bool, "AutoAugment, same parameters on every frame of a clip; null: the data "
+                           "preset's"),
+        "val_views": Key(1, (int, str), "temporal views per validation video during the search"),
+        "cache": Key(None, str, "folder of the decoded-frame cache (decode each video once); null: decode every clip",
+                     path=True),
     },
     "search": {
-        "num_samples": 13,         # K, architectures sampled per step (supplement: 13)
-        "beta": 0.0,               # weight of beta * log C(alpha); 0 searches without a FLOPs constraint
-        "flops_window": None,      # [T_min, T_max] in GFLOPs (multiply-adds) per view; needed when beta > 0 (cost: flops)
-        "cost": "flops",           # what the window bounds: flops (F(A)) or latency (F_lat(A) from latency_table)
-        "latency_window": None,    # [T_min, T_max] in ms on the table's device; needed when beta > 0 (cost: latency)
-        "latency_table": None,     # python -m nni_autotsnet.latency profile's table for this preset; cost: latency
-        "warmup": 0.25,            # fraction of each part's epochs with alpha frozen
-        "epoch_scale": 1.0,        # Table 2 epochs (800 / 400 / 200) times this, at least 1 each
-        "lr_scale": None,          # Table 2 weight learning rates times this; null: total batch / 256 (linear rule)
-        "arch_lr_scale": 1.0,      # Table 2 alpha learning rates (0.015 / 0.015 / 0.010) times this
-        "parts": list(PARTS),      # progressive search parts, in order: sparse, fusion, all
-        "epochs": None,            # {part: epochs} overriding the scaled Table 2 figure for a part
-        "seed": 0,                 # seeds weights, data order and architecture sampling
-        "metric_samples": 256,     # architectures drawn per epoch to estimate E[GFLOPs] and C(alpha)
-        "top_n": 5,                # most likely architectures listed in alpha.json
-        "gradient_clip_val": None, # clip the weight gradients' norm
-        "weight_optimizer": "sgd", # sgd (supplement: momentum 0.9, cosine) or adamw (constant lr), for the supernet's weights
-        "weight_decay": 5.0e-5,    # of the supernet's weights (supplement: 5e-5)
-        "inherit_weights": True,   # a part starts from the previous part's supernet (its chosen architecture's slice)
-        "dropout": 0.5,            # before the supernet's classifier (supplement: 0.5)
+        "num_samples": Key(13, int, "K, architectures sampled per step (supplement: 13)",
+                           (lambda v: v >= 1, "K must be >= 1")),
+        "beta": Key(0.0, float, "weight of beta * log C(alpha); 0 searches without a FLOPs constraint",
+                    (lambda v: v >= 0 and math.isfinite(v), "beta must be >= 0")),
+        "flops_window": Key(None, GFLOPS, "[T_min, T_max] in GFLOPs (multiply-adds) per view; needed when beta > 0 "
+                            "(cost: flops)"),
+        "cost": Key("flops", str, "what the window bounds: flops (F(A)) or latency (F_lat(A) from latency_table)",
+                    _one_of(COSTS)),
+        "latency_window": Key(None, MS, "[T_min, T_max] in ms on the table's device; needed when beta > 0 "
+                              "(cost: latency)"),
+        "latency_table": Key(None, str, "python -m nni_autotsnet.latency profile's table for this preset; cost: "
+                             "latency", path=True),
+        "warmup": Key(0.25, float, "fraction of each part's epochs with alpha frozen",
+                      (lambda v: 0 <= v < 1, "a fraction in [0, 1)")),
+        "epoch_scale": Key(1.0, float, "Table 2 epochs (800 / 400 / 200) times this, at least 1 each", POSITIVE,
+                           field=False),
+        "lr_scale": Key(None, float, "Table 2 weight learning rates times this; null: total batch / 256 (linear "
+                        "rule)", POSITIVE, field=False),
+        "arch_lr_scale": Key(1.0, float, "Table 2 alpha learning rates (0.015 / 0.015 / 0.010) times this",
+                             POSITIVE, field=False),
+        "parts": Key(list(PARTS), list, "progressive search parts, in order: sparse, fusion, all",
+                     (lambda v: len(v) > 0, "a non-empty list"), field_type="tuple[PartConfig, ...]"),
+        "epochs": Key(None, dict, "{part: epochs} overriding the scaled Table 2 figure for a part", field=False),
+        "seed": Key(0, int, "seeds weights, data order and architecture sampling"),
+        "metric_samples": Key(256, int, "architectures drawn per epoch to estimate E[GFLOPs] and C(alpha)",
+                              AT_LEAST_1),
+        "top_n": Key(5, int, "most likely architectures listed in alpha.json", AT_LEAST_1),
+        "gradient_clip_val": Key(None, float, "clip the weight gradients' norm", POSITIVE),
+        "weight_optimizer": Key("sgd", str, "sgd (supplement: momentum 0.9, cosine) or adamw (constant lr), for "
+                                "the supernet's weights", _one_of(OPTIMIZERS)),
+        "weight_decay": Key(5.0e-5, float, "of the supernet's weights (supplement: 5e-5)", NON_NEGATIVE),
+        "inherit_weights": Key(True, bool, "a part starts from the previous part's supernet (its chosen "
+                               "architecture's slice)"),
+        "dropout": Key(0.5, float, "before the supernet's classifier (supplement: 0.5)", BELOW_1),
     },
-    "train": {                     # training an architecture from scratch (supplement section 3.2)
-        "output": "runs/train",    # run directory of python -m nni_autotsnet.train
-        "epochs": 300,             # supplement: 300 (256 for L), times epoch_scale, at least 1
-        "epoch_scale": 1.0,
-        "warmup_epochs": 34,       # linear warm-up (supplement: 34 of 300), times epoch_scale
-        "lr": 0.4,                 # at total batch 256 (supplement); half-period cosine after the warm-up
-        "lr_scale": None,          # lr times this; null: total batch / 256 (linear scaling rule)
-        "optimizer": "sgd",        # sgd (supplement: momentum, weight decay) or adamw (lr and weight_decay as given)
-        "weight_decay": 5.0e-5,
-        "momentum": 0.9,
-        "label_smoothing": 0.0,    # cross-entropy label smoothing
-        "dropout": 0.5,            # before the classifier (supplement: 0.5)
-        "seed": 0,                 # seeds initialisation and data order
-        "eval_views": None,        # test protocol of evaluate (e.g. 10-LeftCenterRight); null: the data preset's
+    "train": {  # training an architecture from scratch (supplement section 3.2)
+        "output": Key("runs/train", str, "run directory of python -m nni_autotsnet.train", path=True),
+        "epochs": Key(300, int, "supplement: 300 (256 for L), times epoch_scale, at least 1", AT_LEAST_1),
+        "epoch_scale": Key(1.0, float, "scales epochs and warmup_epochs", POSITIVE, field=False),
+        "warmup_epochs": Key(34, int, "linear warm-up (supplement: 34 of 300), times epoch_scale", NON_NEGATIVE),
+        "lr": Key(0.4, float, "at total batch 256 (supplement); half-period cosine after the warm-up", POSITIVE),
+        "lr_scale": Key(None, float, "lr times this; null: total batch / 256 (linear scaling rule)", POSITIVE,
+                        field=False),
+        "optimizer": Key("sgd", str, "sgd (supplement: momentum, weight decay) or adamw (lr and weight_decay as "
+                         "given)", _one_of(OPTIMIZERS)),
+        "weight_decay": Key(5.0e-5, float, "supplement: 5e-5", NON_NEGATIVE),
+        "momentum": Key(0.9, float, "of sgd", BELOW_1),
+        "label_smoothing": Key(0.0, float, "cross-entropy label smoothing", BELOW_1),
+        "dropout": Key(0.5, float, "before the classifier (supplement: 0.5)", BELOW_1),
+        "seed": Key(0, int, "seeds initialisation and data order"),
+        "eval_views": Key(None, (int, str), "test protocol of evaluate (e.g. 10-LeftCenterRight); null: the data "
+                          "preset's"),
     },
-    "random": {                    # the random-search baseline (supplement section 5)
-        "output": "runs/random",   # its experiment folder: one run directory per architecture
-        "num_archs": 16,           # distinct architectures trained from scratch (supplement: 16)
-        "flops_window": None,      # [lo, hi] GFLOPs per view they must lie in; null: search.flops_window
-        "latency_window": None,    # [lo, hi] ms (search.latency_table) they must lie in too; null: search's with cost: latency
-        "parts": "all",            # which part's space they are drawn from (all: the whole space)
-        "seed": 0,                 # seeds the sampling of architectures
-        "port": 8081,              # NNI web UI port of the random-search experiment
+    "random": {  # the random-search baseline (supplement section 5)
+        "output": Key("runs/random", str, "its experiment folder: one run directory per architecture", path=True),
+        "num_archs": Key(16, int, "distinct architectures trained from scratch (supplement: 16)", AT_LEAST_1),
+        "flops_window": Key(None, GFLOPS, "[lo, hi] GFLOPs per view they must lie in; null: search.flops_window"),
+        "latency_window": Key(None, MS, "[lo, hi] ms (search.latency_table) they must lie in too; null: search's "
+                              "with cost: latency"),
+        "parts": Key("all", str, "which part's space they are drawn from (all: the whole space)", _one_of(PARTS)),
+        "seed": Key(0, int, "seeds the sampling of architectures"),
+        "port": Key(8081, int, "NNI web UI port of the random-search experiment", (lambda v: 0 < v < 65536, "a port")),
     },
     "trainer": {
-        "accelerator": "auto",     # cpu, gpu or auto (Lightning)
-        "devices": 1,              # devices per node (more than one: DDP)
-        "num_nodes": 1,            # nodes
-        "precision": "32-true",    # Lightning precision: 32-true, bf16-mixed, 16-mixed (search, train and evaluate)
-        "threads": None,           # torch intra-op threads per process; null: torch's default
-        "log_every_n_steps": 10,
-        "channels_last": False,    # 5-D weights and clips in channels_last_3d (README: GPU path; off: not measured faster)
+        "accelerator": Key("auto", str, "cpu, gpu or auto (Lightning)"),
+        "devices": Key(1, int, "devices per node (more than one: DDP)", AT_LEAST_1),
+        "num_nodes": Key(1, int, "nodes", AT_LEAST_1),
+        "precision": Key("32-true", (str, int), "Lightning precision: 32-true, bf16-mixed, 16-mixed (search, train "
+                         "and evaluate); 16 reads as '16'", field_type="str"),
+        "threads": Key(None, int, "torch intra-op threads per process; null: torch's default", AT_LEAST_1),
+        "log_every_n_steps": Key(10, int, "Lightning's logging interval", AT_LEAST_1),
+        "channels_last": Key(False, bool, "5-D weights and clips in channels_last_3d (README: GPU path; off: not "
+                             "measured faster)"),
     },
 }
+SECTIONS = tuple(name for name, keys in KEYS.items() if isinstance(keys, dict))
+PATH_KEYS = tuple(f"{section}.{name}" if section else name  # files and folders: Key.path
+                  for section, keys in [("", KEYS), *((s, KEYS[s]) for s in SECTIONS)]
+                  for name, key in keys.items() if isinstance(key, Key) and key.path)
+
+
+def _defaults(keys: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: _defaults(key) if isinstance(key, dict) else copy.deepcopy(key.default) for name, key in keys.items()}
+
+
+DEFAULTS: dict[str, Any] = _defaults(KEYS)  # what a YAML file is merged over
 
 # Short names an NNI trial's parameters may use (any dotted config key works too).
 NNI_PARAMETER_KEYS = {"beta": "search.beta", "t_min": "search.flops_window.0", "t_max": "search.flops_window.1",
                       "num_samples": "search.num_samples", "seed": "search.seed"}
-
-
-@dataclass(frozen=True)
-class DataConfig:
-    benchmark: Path | None
-    benchmark_seed: int
-    benchmark_splits: dict | None
-    train: Path | None
-    val: Path | None
-    root: Path | None
-    labels_file: Path | None
-    preset: str
-    batch_size: int
-    num_workers: int
-    hflip: bool | None
-    autoaugment: bool | None
-    val_views: int | str
-    cache: Path | None
 
 
 @dataclass(frozen=True)
@@ -147,61 +231,25 @@ class PartConfig:
     arch_lr: float
 
 
-@dataclass(frozen=True)
-class SearchConfig:
-    num_samples: int
-    beta: float
-    flops_window: tuple[float, float] | None
-    warmup: float
-    parts: tuple[PartConfig, ...]
-    seed: int
-    metric_samples: int
-    top_n: int
-    gradient_clip_val: float | None
-    weight_optimizer: str = "sgd"
-    weight_decay: float = 5e-5
-    inherit_weights: bool = True
-    dropout: float = 0.5
-    cost: str = "flops"
-    latency_window: tuple[float, float] | None = None
-    latency_table: Path | None = None
+def _section_class(name: str, section: str, doc: str) -> type:
+    """A frozen dataclass with a field per key of ``section``, typed by ``Key.annotation``.
+
+    Made from :data:`KEYS` rather than written out, so that a key is declared once: a written class
+    would list every key and its type a second time (the old ones repeated some defaults, too), a
+    place that can drift from KEYS. The cost, static type checkers seeing no fields, this project does
+    not pay: it runs none.
+    """
+    columns = [(key, spec.annotation()) for key, spec in KEYS[section].items() if spec.field]
+    cls = make_dataclass(name, columns, frozen=True, namespace={"__doc__": doc})
+    cls.__module__ = __name__  # pickles by name
+    return cls
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    output: Path
-    epochs: int
-    warmup_epochs: int
-    lr: float
-    weight_decay: float
-    momentum: float
-    seed: int
-    eval_views: int | str | None
-    optimizer: str = "sgd"
-    label_smoothing: float = 0.0
-    dropout: float = 0.5
-
-
-@dataclass(frozen=True)
-class RandomConfig:
-    output: Path
-    num_archs: int
-    flops_window: tuple[float, float] | None
-    parts: str
-    seed: int
-    port: int
-    latency_window: tuple[float, float] | None = None
-
-
-@dataclass(frozen=True)
-class TrainerConfig:
-    accelerator: str
-    devices: int
-    num_nodes: int
-    precision: str
-    threads: int | None
-    log_every_n_steps: int
-    channels_last: bool = False
+DataConfig = _section_class("DataConfig", "data", "The data keys; paths absolute, preset the space's by default.")
+SearchConfig = _section_class("SearchConfig", "search", "The search keys; parts are Table 2 scaled (PartConfig).")
+TrainConfig = _section_class("TrainConfig", "train", "The train keys; epochs and lr scaled.")
+RandomConfig = _section_class("RandomConfig", "random", "The random keys; null windows are search's.")
+TrainerConfig = _section_class("TrainerConfig", "trainer", "The trainer keys.")
 
 
 @dataclass(frozen=True)
@@ -323,100 +371,134 @@ def _path(value: str | None, base: Path) -> Path | None:
     return p if p.is_absolute() else (base / p).resolve()
 
 
+def portable_raw(config: ExperimentConfig) -> dict:
+    """``config.raw`` with the preset and every key of :data:`PATH_KEYS` absolute, as loaded.
+
+    A copy of it written anywhere (a run directory's ``config.yaml``) loads the same config.
+    """
+    raw = copy.deepcopy(config.raw)
+    raw["preset"] = config.preset  # a name, or the preset file's absolute path
+    for dotted in PATH_KEYS:
+        *section, name = dotted.split(".")
+        owner, mapping = (getattr(config, section[0]), raw[section[0]]) if section else (config, raw)
+        value = getattr(owner, name)
+        mapping[name] = None if value is None else str(value)
+    return raw
+
+
 def _validate(raw: dict, where: str, base: Path) -> ExperimentConfig:
     r = YamlReader(raw, "", where, ConfigError)
-    preset_name = r.get("preset", str)
-    preset_ref = preset_name if preset_name in PRESET_NAMES else str(_path(preset_name, base))
-    try:
-        preset = load_preset(preset_ref)
-    except PresetError as err:
-        raise ConfigError(f"{where}: key 'preset': {err}") from None
-    output = _path(r.get("output", str), base)
-
-    d = r.sub("data")
-    def opt_path(name: str) -> Path | None:
-        return _path(d.get(name, str, None), base)
-    data = DataConfig(
-        benchmark=opt_path("benchmark"), benchmark_seed=d.get("benchmark_seed", int),
-        benchmark_splits=d.get("benchmark_splits", dict, None,
-                               check=lambda v: set(v) == {"train", "val", "test"} and all(
-                                   isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in v.values()),
-                               why="{train: n, val: n, test: n}, each an integer >= 1"),
-        train=opt_path("train"), val=opt_path("val"), root=opt_path("root"), labels_file=opt_path("labels_file"),
-        preset=d.get("preset", str, None) or preset.name,
-        batch_size=d.get("batch_size", int, check=lambda v: v > 0, why="must be > 0"),
-        num_workers=d.get("num_workers", int, check=lambda v: v >= 0, why="must be >= 0"),
-        hflip=_bool(d, "hflip", optional=True), autoaugment=_bool(d, "autoaugment", optional=True),
-        val_views=d.get("val_views", (int, str)), cache=opt_path("cache"),
-    )
-    d.finish()
-    if data.train is None and data.benchmark is None:
-        raise ConfigError(f"{where}: key 'data.train': missing (or set 'data.benchmark' to use the bundled benchmark)")
-    if (data.train is None) != (data.val is None):
-        raise ConfigError(f"{where}: key 'data.{'val' if data.val is None else 'train'}': "
-                          "give both data.train and data.val, or neither (to use data.benchmark)")
-    from nni_autotsnet.data import DATA_PRESETS
-    if data.preset not in DATA_PRESETS:
-        raise ConfigError(f"{where}: key 'data.preset': {data.preset!r} is not one of {sorted(DATA_PRESETS)} "
-                          "(a preset YAML of your own needs data.preset: the clip sizes to train with)")
-
-    s = r.sub("search")
-    num_samples = s.get("num_samples", int, check=lambda v: v >= 1, why="K must be >= 1")
-    beta = s.get("beta", float, check=lambda v: v >= 0 and math.isfinite(v), why="beta must be >= 0")
-    window = _window(s, "flops_window")
-    cost = s.get("cost", str, check=lambda v: v in COSTS, why=f"one of {list(COSTS)}")
-    latency_window = _window(s, "latency_window", "ms")
-    latency_table = _path(s.get("latency_table", str, None), base)
-    if cost == "flops" and beta > 0 and window is None:
-        raise s.fail("flops_window", f"missing: beta={beta} needs a window [T_min, T_max] in GFLOPs per view")
-    if cost == "flops" and latency_window is not None:
-        raise s.fail("latency_window", "set only with search.cost: latency (the cost term bounds one figure)")
-    if cost == "latency":
-        if beta > 0 and latency_window is None:
-            raise s.fail("latency_window", f"missing: beta={beta} with cost: latency needs [T_min, T_max] in ms")
-        if latency_table is None:
-            raise s.fail("latency_table", "missing: search.cost: latency needs a latency table of this preset "
-                                          "(python -m nni_autotsnet.latency profile --preset P --out TABLE.json)")
-    if latency_table is not None:
-        _check_latency_table(s, latency_table, preset)
-    warmup = s.get("warmup", float, check=lambda v: 0 <= v < 1, why="a fraction in [0, 1)")
-    epoch_scale = s.get("epoch_scale", float, check=lambda v: v > 0, why="must be > 0")
-    lr_scale = s.get("lr_scale", float, None, check=lambda v: v > 0, why="must be > 0")
-    parts = s.get("parts", list, check=lambda v: len(v) > 0, why="a non-empty list")
-    epochs_override = s.get("epochs", dict, None)
-    trainer_devices = raw["trainer"].get("devices", 1)
-    total_batch = data.batch_size * (trainer_devices if isinstance(trainer_devices, int) else 1) * \
-        (raw["trainer"].get("num_nodes", 1) if isinstance(raw["trainer"].get("num_nodes", 1), int) else 1)
-    lr_factor = lr_scale if lr_scale is not None else total_batch / REFERENCE_BATCH
-    arch_factor = s.get("arch_lr_scale", float, check=lambda v: v > 0, why="must be > 0")
-    part_configs = _parts(parts, epochs_override or {}, epoch_scale, lr_factor, arch_factor, preset, s)
-    search = SearchConfig(
-        num_samples=num_samples, beta=beta, flops_window=window, warmup=warmup, parts=part_configs,
-        seed=s.get("seed", int), metric_samples=s.get("metric_samples", int, check=lambda v: v >= 1, why=">= 1"),
-        top_n=s.get("top_n", int, check=lambda v: v >= 1, why=">= 1"),
-        gradient_clip_val=s.get("gradient_clip_val", float, None, check=lambda v: v > 0, why="must be > 0"),
-        weight_optimizer=s.get("weight_optimizer", str, check=lambda v: v in OPTIMIZERS, why=f"one of {list(OPTIMIZERS)}"),
-        weight_decay=s.get("weight_decay", float, check=lambda v: v >= 0, why=">= 0"),
-        inherit_weights=_bool(s, "inherit_weights"),
-        dropout=s.get("dropout", float, check=lambda v: 0 <= v < 1, why="in [0, 1)"),
-        cost=cost, latency_window=latency_window, latency_table=latency_table,
-    )
-    s.finish()
-
-    train, random = _train_and_random(r, base, total_batch, search)
-    t = r.sub("trainer")
-    trainer = TrainerConfig(
-        accelerator=t.get("accelerator", str), devices=t.get("devices", int, check=lambda v: v >= 1, why=">= 1"),
-        num_nodes=t.get("num_nodes", int, check=lambda v: v >= 1, why=">= 1"),
-        precision=str(t.get("precision", (str, int))),
-        threads=t.get("threads", int, None, check=lambda v: v >= 1, why=">= 1"),
-        log_every_n_steps=t.get("log_every_n_steps", int, check=lambda v: v >= 1, why=">= 1"),
-        channels_last=_bool(t, "channels_last"),
-    )
-    t.finish()
+    preset_ref, preset = _preset(r, base)
+    output = KEYS["output"].read(r, "output", base)
+    trainer = _trainer(r, base)  # first: the total batch scales the learning rates of search and train
+    data = _data(r, base, preset)
+    total_batch = data.batch_size * trainer.devices * trainer.num_nodes
+    search = _search(r, base, preset, total_batch)
+    train = _train(r, base, total_batch)
+    random = _random(r, base, search)
     r.finish()
     return ExperimentConfig(Path(where) if where != "<defaults>" else None, preset_ref, output, data, search,
                             train, random, trainer, raw)
+
+
+def _read(r: YamlReader, section: str, base: Path) -> tuple[YamlReader, dict[str, Any]]:
+    """Every key of ``section`` as its :class:`Key` says (type, check, path); the cross-field rules are the caller's."""
+    s = r.sub(section)
+    values = {name: key.read(s, name, base) for name, key in KEYS[section].items()}
+    s.finish()
+    return s, values
+
+
+def _build(cls: type, values: dict[str, Any]) -> Any:
+    """``cls`` from ``values``, less the keys that only fed a derived field."""
+    return cls(**{f.name: values[f.name] for f in fields(cls)})
+
+
+def _preset(r: YamlReader, base: Path) -> tuple[str, Preset]:
+    """The preset's reference (a name, or a YAML file's absolute path) and the preset."""
+    name = KEYS["preset"].read(r, "preset", base)
+    ref = name if name in PRESET_NAMES else str(_path(name, base))
+    try:
+        return ref, load_preset(ref)
+    except PresetError as err:
+        raise r.fail("preset", str(err)) from None
+
+
+def _lr_factor(lr_scale: float | None, total_batch: int) -> float:
+    """``lr_scale``, or the linear scaling rule: total batch / 256."""
+    return lr_scale if lr_scale is not None else total_batch / REFERENCE_BATCH
+
+
+def _trainer(r: YamlReader, base: Path) -> TrainerConfig:
+    _, values = _read(r, "trainer", base)
+    values["precision"] = str(values["precision"])  # YAML reads precision: 16 as an int
+    return _build(TrainerConfig, values)
+
+
+def _data(r: YamlReader, base: Path, preset: Preset) -> DataConfig:
+    """data.train and data.val go together (or data.benchmark); data.preset is a known data preset."""
+    from nni_autotsnet.data import DATA_PRESETS
+
+    d, values = _read(r, "data", base)
+    values["preset"] = values["preset"] or preset.name
+    if values["train"] is None and values["benchmark"] is None:
+        raise d.fail("train", "missing (or set 'data.benchmark' to use the bundled benchmark)")
+    if (values["train"] is None) != (values["val"] is None):
+        raise d.fail("val" if values["val"] is None else "train",
+                     "give both data.train and data.val, or neither (to use data.benchmark)")
+    if values["preset"] not in DATA_PRESETS:
+        raise d.fail("preset", f"{values['preset']!r} is not one of {sorted(DATA_PRESETS)} "
+                               "(a preset YAML of your own needs data.preset: the clip sizes to train with)")
+    return _build(DataConfig, values)
+
+
+def _search(r: YamlReader, base: Path, preset: Preset, total_batch: int) -> SearchConfig:
+    """The cost rules, then the parts: Table 2 scaled by epoch_scale, the total batch and arch_lr_scale."""
+    s, values = _read(r, "search", base)
+    _check_cost(s, values, preset)
+    values["parts"] = _parts(values["parts"], values["epochs"] or {}, values["epoch_scale"],
+                             _lr_factor(values["lr_scale"], total_batch), values["arch_lr_scale"], preset, s)
+    return _build(SearchConfig, values)
+
+
+def _check_cost(s: YamlReader, values: dict[str, Any], preset: Preset) -> None:
+    """beta > 0 needs the window of the cost; cost: latency needs a latency table of this preset."""
+    cost, beta = values["cost"], values["beta"]
+    if cost == "flops" and beta > 0 and values["flops_window"] is None:
+        raise s.fail("flops_window", f"missing: beta={beta} needs a window [T_min, T_max] in GFLOPs per view")
+    if cost == "flops" and values["latency_window"] is not None:
+        raise s.fail("latency_window", "set only with search.cost: latency (the cost term bounds one figure)")
+    if cost == "latency":
+        if beta > 0 and values["latency_window"] is None:
+            raise s.fail("latency_window", f"missing: beta={beta} with cost: latency needs [T_min, T_max] in ms")
+        if values["latency_table"] is None:
+            raise s.fail("latency_table", "missing: search.cost: latency needs a latency table of this preset "
+                                          "(python -m nni_autotsnet.latency profile --preset P --out TABLE.json)")
+    if values["latency_table"] is not None:
+        _check_latency_table(s, values["latency_table"], preset)
+
+
+def _train(r: YamlReader, base: Path, total_batch: int) -> TrainConfig:
+    """epochs and warmup_epochs times epoch_scale (the warm-up shorter); lr times lr_scale or the linear rule."""
+    t, values = _read(r, "train", base)
+    epochs = values["epochs"] = max(1, round(values["epochs"] * values["epoch_scale"]))
+    warmup = values["warmup_epochs"] = round(values["warmup_epochs"] * values["epoch_scale"])
+    if warmup >= epochs and warmup > 0:
+        raise t.fail("warmup_epochs", f"the warm-up ({warmup} epochs after scaling) must be shorter than "
+                                      f"training ({epochs} epochs)")
+    values["lr"] *= _lr_factor(values["lr_scale"], total_batch)
+    return _build(TrainConfig, values)
+
+
+def _random(r: YamlReader, base: Path, search: SearchConfig) -> RandomConfig:
+    """Null windows fall back to the search's; a latency window needs search.latency_table."""
+    q, values = _read(r, "random", base)
+    values["flops_window"] = values["flops_window"] or search.flops_window
+    if values["latency_window"] is None and search.cost == "latency":
+        values["latency_window"] = search.latency_window
+    if values["latency_window"] is not None and search.latency_table is None:
+        raise q.fail("latency_window", "needs search.latency_table (the table F_lat(A) is read from)")
+    return _build(RandomConfig, values)
 
 
 def _window(r: YamlReader, name: str, unit: str = "GFLOPs per view") -> tuple[float, float] | None:
@@ -441,54 +523,6 @@ def _check_latency_table(s: YamlReader, path: Path, preset) -> None:
         load_latency_model(path, preset, "all", num_classes)
     except LatencyTableError as err:
         raise s.fail("latency_table", str(err)) from None
-
-
-def _train_and_random(r: YamlReader, base: Path, total_batch: int, search: SearchConfig
-                      ) -> tuple[TrainConfig, RandomConfig]:
-    t = r.sub("train")
-    scale = t.get("epoch_scale", float, check=lambda v: v > 0, why="must be > 0")
-    epochs = max(1, round(t.get("epochs", int, check=lambda v: v >= 1, why=">= 1") * scale))
-    warmup = round(t.get("warmup_epochs", int, check=lambda v: v >= 0, why=">= 0") * scale)
-    if warmup >= epochs and warmup > 0:
-        raise t.fail("warmup_epochs", f"the warm-up ({warmup} epochs after scaling) must be shorter than "
-                                      f"training ({epochs} epochs)")
-    lr_scale = t.get("lr_scale", float, None, check=lambda v: v > 0, why="must be > 0")
-    train = TrainConfig(
-        output=_path(t.get("output", str), base), epochs=epochs, warmup_epochs=warmup,
-        lr=t.get("lr", float, check=lambda v: v > 0, why="must be > 0") *
-        (lr_scale if lr_scale is not None else total_batch / REFERENCE_BATCH),
-        weight_decay=t.get("weight_decay", float, check=lambda v: v >= 0, why=">= 0"),
-        momentum=t.get("momentum", float, check=lambda v: 0 <= v < 1, why="in [0, 1)"),
-        seed=t.get("seed", int), eval_views=t.get("eval_views", (int, str), None),
-        optimizer=t.get("optimizer", str, check=lambda v: v in OPTIMIZERS, why=f"one of {list(OPTIMIZERS)}"),
-        label_smoothing=t.get("label_smoothing", float, check=lambda v: 0 <= v < 1, why="in [0, 1)"),
-        dropout=t.get("dropout", float, check=lambda v: 0 <= v < 1, why="in [0, 1)"),
-    )
-    t.finish()
-    q = r.sub("random")
-    window = _window(q, "flops_window") or search.flops_window
-    latency_window = _window(q, "latency_window", "ms") or (search.latency_window if search.cost == "latency" else None)
-    if latency_window is not None and search.latency_table is None:
-        raise q.fail("latency_window", "needs search.latency_table (the table F_lat(A) is read from)")
-    parts = q.get("parts", str, check=lambda v: v in PARTS, why=f"one of {list(PARTS)}")
-    random = RandomConfig(
-        output=_path(q.get("output", str), base),
-        num_archs=q.get("num_archs", int, check=lambda v: v >= 1, why=">= 1"), flops_window=window,
-        parts=parts, seed=q.get("seed", int), port=q.get("port", int, check=lambda v: 0 < v < 65536, why="a port"),
-        latency_window=latency_window,
-    )
-    q.finish()
-    return train, random
-
-
-def _bool(r: YamlReader, name: str, optional: bool = False) -> bool | None:
-    r.used.add(name)
-    value = r.data.get(name)
-    if value is None and optional:
-        return None
-    if not isinstance(value, bool):
-        raise r.fail(name, f"expected true or false, got {value!r}")
-    return value
 
 
 def _parts(names: list, epochs: dict, epoch_scale: float, lr_factor: float, arch_factor: float, preset, s: YamlReader

@@ -38,7 +38,7 @@ import torch
 import yaml
 
 from nni_autotsnet.atomic import save_torch, write_text
-from nni_autotsnet.config import ConfigError, ExperimentConfig, PartConfig, load_config
+from nni_autotsnet.config import ConfigError, ExperimentConfig, PartConfig, load_config, portable_raw
 from nni_autotsnet.errors import CommandParser, UserError, command
 from nni_autotsnet.rundir import (ALPHA_FILE, ALPHA_HISTORY_FILE, ARCH_FILE, CONFIG_FILE, METRICS_FILE, PART_FILE,
                                   SEARCH_RESULT_KEYS, SUPERNET_FILE, part_dir as part_folder, write_result)
@@ -293,7 +293,7 @@ def run_search(config: ExperimentConfig, out: Path, report_to_nni: bool = False,
         torch.set_num_threads(config.trainer.threads)
     out.mkdir(parents=True, exist_ok=True)
     if is_rank_zero():
-        write_text(yaml.safe_dump(config.raw, sort_keys=False), out / CONFIG_FILE)
+        write_text(yaml.safe_dump(portable_raw(config), sort_keys=False), out / CONFIG_FILE)  # paths absolute
     start = time.perf_counter()
     train_ds, val_ds = build_datasets(config)
     say(f"data: {len(train_ds)} training and {len(val_ds)} validation videos, {train_ds.num_classes} classes")

@@ -23,8 +23,6 @@ epochs follows the longer schedule from where it stopped.
 
 from __future__ import annotations
 
-import copy
-import json
 import math
 import os
 import sys
@@ -38,11 +36,13 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 import yaml
 
-from nni_autotsnet.config import ExperimentConfig
+from nni_autotsnet.config import ExperimentConfig, portable_raw
+from nni_autotsnet.data.callbacks import video_validation
 from nni_autotsnet.errors import UserError, load_weights_file
 from nni_autotsnet.models import build_model
-from nni_autotsnet.models.exported import MODEL_BUILDER, MODEL_FORMAT
-from nni_autotsnet.atomic import AtomicCheckpointIO, save_torch, write_text
+from nni_autotsnet.models.exported import save_exported
+from nni_autotsnet.atomic import AtomicCheckpointIO, write_text
+from nni_autotsnet.rundir import ARCH_FILE, CONFIG_FILE, METRICS_FILE, MODEL_FILE, TRAIN_RESULT_KEYS, write_result
 from nni_autotsnet.runtime import EpochSeededLoader, build_datasets, in_nni_trial, is_rank_zero
 from nni_autotsnet.search_space import CostModel, check_arch, infer_parts, load_arch, load_preset, make_layout, save_arch
 
@@ -122,15 +122,9 @@ class TrainingModule(pl.LightningModule):
         return loss
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
-        from nni_autotsnet.data.callbacks import average_views
-
-        views, labels = batch[0], batch[1]
-        if views.dim() == 5:  # plain clips: one view each
-            views = views.unsqueeze(1)
-        n, v = views.shape[:2]
-        probs = average_views(self.model(views.flatten(0, 1)).float(), v)
-        self.log("val_loss", F.nll_loss(probs.clamp_min(1e-12).log(), labels), batch_size=n, sync_dist=True)
-        self.log("val_acc", (probs.argmax(-1) == labels).float().mean(), prog_bar=True, batch_size=n, sync_dist=True)
+        loss, acc = video_validation(self.model, batch[0], batch[1])
+        self.log("val_loss", loss, batch_size=len(batch[1]), sync_dist=True)
+        self.log("val_acc", acc, prog_bar=True, batch_size=len(batch[1]), sync_dist=True)
 
 
 class EpochRecorder(pl.Callback):
@@ -162,7 +156,7 @@ class EpochRecorder(pl.Callback):
             return
         lines = [",".join(METRIC_COLUMNS)] + [",".join(repr(r[k]) if k != "epoch" else str(int(r[k]))
                                                         for k in METRIC_COLUMNS) for r in self.rows]
-        write_text("\n".join(lines) + "\n", self.out / "metrics.csv")
+        write_text("\n".join(lines) + "\n", self.out / METRICS_FILE)
         if self.echo:
             cells = " ".join(f"{k}={row[k]:.4g}" for k in METRIC_COLUMNS[1:])
             print(f"[{self.label}] epoch {int(row['epoch'])}/{self.epochs}: {cells} ({elapsed:.1f} s)", flush=True)
@@ -176,16 +170,11 @@ class EpochRecorder(pl.Callback):
 
 
 def portable_config(config: ExperimentConfig) -> dict:
-    """``config.raw`` with every path absolute, so a copy in the run directory loads the same config."""
-    raw = copy.deepcopy(config.raw)
-    raw["preset"] = config.preset
-    raw["output"] = str(config.output)
-    for key in ("benchmark", "train", "val", "root", "labels_file", "cache"):
-        value = getattr(config.data, key)
-        raw["data"][key] = None if value is None else str(value)
-    raw["train"]["output"] = str(config.train.output)
-    raw["random"]["output"] = str(config.random.output)
-    return raw
+    """``config.raw`` with every path absolute, so a copy in the run directory loads the same config.
+
+    Which keys are paths is said in :data:`nni_autotsnet.config.KEYS` (:func:`~nni_autotsnet.config.portable_raw`).
+    """
+    return portable_raw(config)
 
 
 def _check_run_dir(out: Path, arch: dict, resume: bool) -> None:
@@ -195,10 +184,10 @@ def _check_run_dir(out: Path, arch: dict, resume: bool) -> None:
     if not resume and ckpt.exists():
         raise TrainError(f"{ckpt}: this run directory already holds a run; pass --resume to continue it "
                          "or choose another --out")
-    if resume and (out / "arch.json").is_file():
-        saved, _, _ = load_arch(out / "arch.json")
+    if resume and (out / ARCH_FILE).is_file():
+        saved, _, _ = load_arch(out / ARCH_FILE)
         if saved != arch:
-            raise TrainError(f"{out / 'arch.json'}: the run being resumed trained another architecture")
+            raise TrainError(f"{out / ARCH_FILE}: the run being resumed trained another architecture")
     if resume:  # the checkpoint itself, before anything in the run directory is rewritten
         data = load_weights_file(ckpt, "last.ckpt written by nni_autotsnet.train")
         try:
@@ -260,8 +249,8 @@ def train(config: ExperimentConfig, arch: Mapping[str, Any], preset: str | None,
                          f"one total batch ({total_batch} clips)")
     if is_rank_zero():
         out.mkdir(parents=True, exist_ok=True)
-        write_text(yaml.safe_dump(portable_config(config), sort_keys=False), out / "config.yaml")
-        save_arch(arch, out / "arch.json", preset=preset, parts=layout.parts)
+        write_text(yaml.safe_dump(portable_config(config), sort_keys=False), out / CONFIG_FILE)
+        save_arch(arch, out / ARCH_FILE, preset=preset, parts=layout.parts)
 
     pl.seed_everything(config.train.seed, workers=True, verbose=False)  # initialisation
     t = config.train
@@ -296,15 +285,13 @@ def train(config: ExperimentConfig, arch: Mapping[str, Any], preset: str | None,
     rows = recorder.rows
     accs = [r["val_acc"] for r in rows if not math.isnan(r["val_acc"])]
     result = {
-        "label": label, "preset": preset, "parts": layout.parts, "arch_file": str(out / "arch.json"),
+        "label": label, "preset": preset, "parts": layout.parts, "arch_file": str(out / ARCH_FILE),
         "gflops": cost.flops(arch) / 1e9, "params": cost.params(arch),
         "val_acc": rows[-1]["val_acc"] if rows else None, "best_val_acc": max(accs) if accs else None,
         "epochs": len(rows), "seed": t.seed, "seconds": recorder.seconds,
     }
     if trainer.is_global_zero:
-        state = {k: v.detach().cpu() for k, v in module.model.state_dict().items()}
-        save_torch({"format": MODEL_FORMAT, "builder": MODEL_BUILDER, "preset": preset, "parts": layout.parts,
-                      "num_classes": int(train_ds.num_classes), "arch": dict(arch), "state_dict": state,
-                      "inherited_weights": False}, out / "model.pt")
-        write_text(json.dumps(result, indent=1), out / "result.json")
+        save_exported(out / MODEL_FILE, preset=preset, parts=layout.parts, num_classes=train_ds.num_classes,
+                      arch=arch, state_dict=module.model.state_dict(), inherited_weights=False)
+        write_result(out, result, TRAIN_RESULT_KEYS)
     return result

@@ -31,10 +31,14 @@ class YamlReader:
         value = self.data[name]
         if value is None and default is None:
             return None  # an explicit null for an optional key
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, kind) or isinstance(value, bool):
-            raise self.fail(name, f"expected {getattr(kind, '__name__', kind)}, got {value!r}")
+        if kind is bool:  # true or false only; for any other kind a bool is refused (True is no int here)
+            if not isinstance(value, bool):
+                raise self.fail(name, f"expected true or false, got {value!r}")
+        else:
+            if kind is float and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            if not isinstance(value, kind) or isinstance(value, bool):
+                raise self.fail(name, f"expected {getattr(kind, '__name__', kind)}, got {value!r}")
         if check is not None and not check(value):
             raise self.fail(name, f"bad value {value!r} ({why})")
         return value

@@ -17,6 +17,7 @@ from nni_autotsnet.latency.cli import main
 from nni_autotsnet.latency import measure
 from nni_autotsnet.latency.units import unit_key
 from nni_autotsnet.search_space import load_preset, make_layout
+from toys import synthetic_table
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -29,29 +30,6 @@ def _micro():
         name="micro", crop=16, temporal_kernels=(1, 3), spatial_kernels=(3,), expansions=(1.5, 3.0),
         default_expansion=1.5, attention_ops=("none", "se"), fusion_ops=("skip", "time_to_channel"),
         fusion_default="time_to_channel")
-
-
-def _synthetic_ms(unit) -> float:
-    """A made-up latency per unit (not proportional to FLOPs): what a device's table might hold."""
-    kind, *a = unit
-    if kind == "block":
-        cin, cout, t, k, e, att, stride, frames, size = a
-        return 0.05 + 2e-6 * frames * size * size * (cin + cout) * e + 0.01 * t * k + \
-            {"none": 0.0, "se": 0.08, "nonlocal": 0.4}[att]
-    if kind == "fusion":
-        return 0.0 if a[0] == "skip" else 0.1 + 0.002 * a[1]
-    return {"stem": 0.5, "head": 0.2, "classifier": 0.05}[kind] + 0.001 * a[0]
-
-
-def synthetic_table(preset_, path=None, **meta_changes):
-    """A complete table of ``preset`` with :func:`_synthetic_ms` entries (no measuring)."""
-    meta = {**make_meta(preset_, "cpu", 1, 1, clock="cpu"), **meta_changes}
-    table = {"format": "nni-autotsnet-latency/1", "meta": meta, "settings": {}, "call_ms": 0.003,
-             "glue_ms": {"sparse": 0.1, "two_stream": 0.3}, "seconds": 0.0,
-             "units": {key: _synthetic_ms(unit) for key, unit in preset_units(preset_).items()}}
-    if path is not None:
-        path.write_text(json.dumps(table))
-    return table
 
 
 def test_profile_resumes_a_partial_table_and_measures_each_unit_once(tmp_path, monkeypatch):

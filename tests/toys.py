@@ -7,6 +7,7 @@ sums over every architecture. Fixtures shared by several test modules are in ``c
 from __future__ import annotations
 
 import itertools
+import json
 
 import nni
 import torch
@@ -16,6 +17,8 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from nni_autotsnet.data.testing import synthetic_clips
+from nni_autotsnet.latency.table import make_meta
+from nni_autotsnet.latency.units import preset_units
 from nni_autotsnet.strategies import Parsec
 
 __all__ = ['Zero', 'ToySpace', 'BetterCandidateSpace', 'toy_flops', 'enumerate_space', 'toy_data',
@@ -113,3 +116,29 @@ def tiny_evaluator(space, *, batch: int, batches: int, epochs: int, seed: int = 
         val_dataloaders=DataLoader(nni.trace(TensorDataset)(xv, yv), batch_size=2 * batch),
         num_classes=classes, learning_rate=0.05, max_epochs=epochs, num_sanity_val_steps=0,
         enable_progress_bar=False, logger=False, enable_checkpointing=False, enable_model_summary=False)
+
+
+# ------------------------------------------------------------------------------------------------
+# Latency tables without measuring
+# ------------------------------------------------------------------------------------------------
+def synthetic_ms(unit) -> float:
+    """A made-up latency per unit (not proportional to FLOPs): what a device's table might hold."""
+    kind, *a = unit
+    if kind == "block":
+        cin, cout, t, k, e, att, stride, frames, size = a
+        return 0.05 + 2e-6 * frames * size * size * (cin + cout) * e + 0.01 * t * k + \
+            {"none": 0.0, "se": 0.08, "nonlocal": 0.4}[att]
+    if kind == "fusion":
+        return 0.0 if a[0] == "skip" else 0.1 + 0.002 * a[1]
+    return {"stem": 0.5, "head": 0.2, "classifier": 0.05}[kind] + 0.001 * a[0]
+
+
+def synthetic_table(preset_, path=None, **meta_changes):
+    """A complete table of ``preset`` with :func:`synthetic_ms` entries (no measuring)."""
+    meta = {**make_meta(preset_, "cpu", 1, 1, clock="cpu"), **meta_changes}
+    table = {"format": "nni-autotsnet-latency/1", "meta": meta, "settings": {}, "call_ms": 0.003,
+             "glue_ms": {"sparse": 0.1, "two_stream": 0.3}, "seconds": 0.0,
+             "units": {key: synthetic_ms(unit) for key, unit in preset_units(preset_).items()}}
+    if path is not None:
+        path.write_text(json.dumps(table))
+    return table
