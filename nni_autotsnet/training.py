@@ -228,10 +228,7 @@ def train(config: ExperimentConfig, arch: Mapping[str, Any], preset: str | None,
         ``result.json``: label, preset, parts, arch_file, gflops (multiply-adds per view, closed
         form), params, val_acc (last epoch), best_val_acc, epochs, seed, seconds.
     """
-    from pytorch_lightning.callbacks import ModelCheckpoint
-    from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
-    from nni_autotsnet.data import SkippedVideosCallback
-    from nni_autotsnet.speed import ChannelsLast3d, DataWaitMonitor, loader_options
+    from nni_autotsnet.speed import loader_options
 
     out = Path(out)
     label = label or out.resolve().name
@@ -239,38 +236,22 @@ def train(config: ExperimentConfig, arch: Mapping[str, Any], preset: str | None,
     layout = make_layout(load_preset(preset), parts or infer_parts(arch))
     arch = check_arch(layout, arch, source=f"architecture for preset {preset!r}")
     _check_run_dir(out, arch, resume)
-    tr, data = config.trainer, config.data
+    tr, data, t = config.trainer, config.data, config.train
     if tr.threads:
         torch.set_num_threads(tr.threads)
-    train_ds, val_ds = build_datasets(config)
-    total_batch = data.batch_size * tr.devices * tr.num_nodes
-    if len(train_ds) < total_batch:
-        raise TrainError(f"{config.path or '<config>'}: key 'data.batch_size': {len(train_ds)} training videos are fewer than "
-                         f"one total batch ({total_batch} clips)")
+    train_ds, val_ds = _datasets(config)
     if is_rank_zero():
         out.mkdir(parents=True, exist_ok=True)
         write_text(yaml.safe_dump(portable_config(config), sort_keys=False), out / CONFIG_FILE)
         save_arch(arch, out / ARCH_FILE, preset=preset, parts=layout.parts)
 
-    pl.seed_everything(config.train.seed, workers=True, verbose=False)  # initialisation
-    t = config.train
+    pl.seed_everything(t.seed, workers=True, verbose=False)  # initialisation
     module = TrainingModule(preset, arch, layout.parts, train_ds.num_classes, lr=t.lr, epochs=t.epochs,
                             warmup_epochs=t.warmup_epochs, weight_decay=t.weight_decay, momentum=t.momentum,
                             seed=t.seed, optimizer=t.optimizer, label_smoothing=t.label_smoothing, dropout=t.dropout)
     progress_bar = sys.stdout.isatty() and not in_nni_trial()
     recorder = EpochRecorder(out, label, t.epochs, echo=not progress_bar)
-    trainer = pl.Trainer(
-        max_epochs=t.epochs, accelerator=tr.accelerator, devices=tr.devices, num_nodes=tr.num_nodes,
-        precision=tr.precision, default_root_dir=str(out), num_sanity_val_steps=0, enable_model_summary=False,
-        log_every_n_steps=tr.log_every_n_steps, enable_progress_bar=progress_bar,
-        logger=[CSVLogger(str(out / "logs"), name="csv"),
-                TensorBoardLogger(str(out / "logs"), name="tensorboard", version="", default_hp_metric=False)],
-        callbacks=[recorder, SkippedVideosCallback(), DataWaitMonitor(echo=is_rank_zero()),
-                   *([ChannelsLast3d()] if tr.channels_last else []), *callbacks,
-                   # top-1 with no monitor: the latest epoch, kept as RUN/last.ckpt (replaced every epoch)
-                   ModelCheckpoint(dirpath=str(out), filename="last", save_top_k=1, enable_version_counter=False)],
-        plugins=[AtomicCheckpointIO()],
-    )
+    trainer = _trainer(config, out, progress_bar, recorder, callbacks)
     # Workers are re-made every epoch (not persistent), so their seeds follow the per-epoch seeding;
     # the validation loader draws nothing at random and keeps its workers. Pinned memory on CUDA.
     train_loader = EpochSeededLoader(train_ds, batch_size=data.batch_size, shuffle=True, drop_last=True,
@@ -295,3 +276,38 @@ def train(config: ExperimentConfig, arch: Mapping[str, Any], preset: str | None,
                       arch=arch, state_dict=module.model.state_dict(), inherited_weights=False)
         write_result(out, result, TRAIN_RESULT_KEYS)
     return result
+
+
+def _datasets(config: ExperimentConfig):
+    """The training and validation sets; a training set smaller than one total batch is a ``TrainError``."""
+    tr = config.trainer
+    train_ds, val_ds = build_datasets(config)
+    total_batch = config.data.batch_size * tr.devices * tr.num_nodes
+    if len(train_ds) < total_batch:
+        raise TrainError(f"{config.path or '<config>'}: key 'data.batch_size': {len(train_ds)} training videos are "
+                         f"fewer than one total batch ({total_batch} clips)")
+    return train_ds, val_ds
+
+
+def _trainer(config: ExperimentConfig, out: Path, progress_bar: bool, recorder: pl.Callback,
+             callbacks: Sequence[pl.Callback]) -> pl.Trainer:
+    """Lightning's ``Trainer`` of a run: ``last.ckpt`` every epoch (atomic), CSV and TensorBoard logs."""
+    from pytorch_lightning.callbacks import ModelCheckpoint
+    from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
+
+    from nni_autotsnet.data import SkippedVideosCallback
+    from nni_autotsnet.speed import ChannelsLast3d, DataWaitMonitor
+
+    tr = config.trainer
+    return pl.Trainer(
+        max_epochs=config.train.epochs, accelerator=tr.accelerator, devices=tr.devices, num_nodes=tr.num_nodes,
+        precision=tr.precision, default_root_dir=str(out), num_sanity_val_steps=0, enable_model_summary=False,
+        log_every_n_steps=tr.log_every_n_steps, enable_progress_bar=progress_bar,
+        logger=[CSVLogger(str(out / "logs"), name="csv"),
+                TensorBoardLogger(str(out / "logs"), name="tensorboard", version="", default_hp_metric=False)],
+        callbacks=[recorder, SkippedVideosCallback(), DataWaitMonitor(echo=is_rank_zero()),
+                   *([ChannelsLast3d()] if tr.channels_last else []), *callbacks,
+                   # top-1 with no monitor: the latest epoch, kept as RUN/last.ckpt (replaced every epoch)
+                   ModelCheckpoint(dirpath=str(out), filename="last", save_top_k=1, enable_version_counter=False)],
+        plugins=[AtomicCheckpointIO()],
+    )
