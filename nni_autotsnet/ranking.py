@@ -142,10 +142,6 @@ def recalibrate_batchnorm(models: Sequence[nn.Module], batches: Iterable[torch.T
     return count
 
 
-def _device_of(models: Sequence[nn.Module]):
-    return next((p.device for m in models for p in m.parameters()), None)
-
-
 def inherited_accuracy(source: Any, archs: Sequence[Mapping[str, Any]], train_data, eval_data, *,
                        calibration_batches: int = 10, batch_size: int = 8, num_workers: int = 0, seed: int = 0,
                        device: str | torch.device = "cpu") -> list[float]:
