@@ -1,4 +1,4 @@
-"""``python -m nni_autotsnet.evaluate --checkpoint PATH [--views V] [--config CFG] [--list test.csv] [--out DIR]``.
+"""``python -m nni_autotsnet.evaluate --checkpoint PATH [--views V] [--config CFG] [--list test.csv] [--out DIR] [--drop-stream dense]``.
 
 Video-level evaluation with the supplement's test protocols (section 3.3): every test video is
 cut into ``clips x crops`` views, the model's softmax is averaged over a video's views, and the
@@ -11,12 +11,19 @@ its label. ``PATH`` is a run directory of ``python -m nni_autotsnet.train`` (its
 directory's ``config.yaml``; the list to the benchmark's ``test.csv`` (a data set of your own
 needs ``--list``). The config's ``trainer.precision`` (``bf16-mixed``, ``16-mixed``: autocast,
 float32 weights) and ``trainer.channels_last`` apply. Writes into ``DIR`` (default
-``RUN/eval_<protocol>/``)::
+``RUN/eval_<protocol>/``, ``RUN/eval_<protocol>-no-dense/`` with ``--drop-stream dense``)::
 
-    metrics.json       top1, top5, views, protocol, num_videos, skipped, per_class, checkpoint, list, precision
+    metrics.json       top1, top5, views, protocol, num_videos, skipped, per_class, checkpoint, list, precision,
+                       drop_stream (null, or the stream dropped)
     predictions.csv    path, label, predicted, correct, top5 (';'-joined), score (mean probability of predicted)
     confusion.csv      rows: true class, columns: predicted class (class names as headers)
     per_class.csv      class, videos, correct, accuracy
+
+``--drop-stream dense`` is a stream ablation: the dense stream contributes nothing, its tensor being
+replaced by zeros wherever it leaves the stream (the dense input of every fusion block and the pooled
+dense features before the classifier; see :mod:`nni_autotsnet.models.ablation`). The weights are
+unchanged (no retraining), so the drop in accuracy, per class in ``per_class.csv``, measures how much
+the trained network relies on its dense stream. A model without a dense stream is a user error.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from torch import nn
 
 from nni_autotsnet.config import ExperimentConfig, load_config
 from nni_autotsnet.errors import CommandParser, UserError, command, load_weights_file
+from nni_autotsnet.rundir import MODEL_FILE
 
 __all__ = ["EvalError", "inference_autocast", "canonical_views", "resolve_checkpoint", "load_checkpoint", "test_dataset", "evaluate", "main"]
 
@@ -79,7 +87,7 @@ def resolve_checkpoint(path: str | Path) -> Path:
     """The weights file of ``path``: itself, or a run directory's newer of ``model.pt`` and ``last.ckpt``."""
     path = Path(path)
     if path.is_dir():
-        found = [p for p in (path / "model.pt", path / "last.ckpt") if p.is_file()]
+        found = [p for p in (path / MODEL_FILE, path / "last.ckpt") if p.is_file()]
         if not found:
             raise EvalError(f"{path}: no model.pt or last.ckpt in this directory (is it a training run?)")
         return max(found, key=lambda p: p.stat().st_mtime_ns)
@@ -166,14 +174,28 @@ def _write(out: Path, names: list[str], rows: list[dict], metrics: dict) -> None
 
 
 def evaluate(checkpoint: str | Path, views: str | None = None, config: str | Path | None = None,
-             list_file: str | Path | None = None, out: str | Path | None = None) -> dict[str, Any]:
-    """Evaluate a checkpoint on a test list (see the module doc); write the files and return ``metrics.json``."""
+             list_file: str | Path | None = None, out: str | Path | None = None,
+             drop_stream: str | None = None) -> dict[str, Any]:
+    """Evaluate a checkpoint on a test list (see the module doc); write the files and return ``metrics.json``.
+
+    ``drop_stream="dense"`` evaluates the same weights with the dense stream's contribution replaced
+    by zeros (:func:`nni_autotsnet.models.ablation.drop_dense_stream`).
+    """
     from torch.utils.data import DataLoader
 
     from nni_autotsnet.data import VideoLevelAccumulator, average_views, get_preset
+    from nni_autotsnet.models.ablation import STREAMS
+    from nni_autotsnet.models.ablation import drop_stream as ablate
 
+    if drop_stream is not None and drop_stream not in STREAMS:
+        raise EvalError(f"--drop-stream {drop_stream}: one of {', '.join(STREAMS)}")
     path = resolve_checkpoint(checkpoint)
     model, info = load_checkpoint(path)
+    try:
+        ablation = ablate(model, drop_stream)
+    except ValueError:
+        raise EvalError(f"{path}: --drop-stream {drop_stream}: this model (parts {info['parts']!r}) has no "
+                        f"{drop_stream} stream to drop") from None
     cfg = _config_for(path, config)
     clips, crops, protocol = canonical_views(views or cfg.train.eval_views or get_preset(cfg.data.preset).views)
     dataset = test_dataset(cfg, list_file, protocol)
@@ -196,7 +218,7 @@ def evaluate(checkpoint: str | Path, views: str | None = None, config: str | Pat
     accumulator, seen_views = VideoLevelAccumulator(), set()
     loader = DataLoader(dataset, batch_size=max(1, batch // (clips * crops)), num_workers=cfg.data.num_workers,
                         pin_memory=use_cuda)
-    with torch.no_grad(), inference_autocast(precision, device.type):
+    with torch.no_grad(), inference_autocast(precision, device.type), ablation:
         for views_batch, labels, indices in loader:
             seen_views.add(views_batch.shape[1])
             flat = views_batch.flatten(0, 1).to(device, non_blocking=True).contiguous(memory_format=memory_format)
@@ -218,8 +240,10 @@ def evaluate(checkpoint: str | Path, views: str | None = None, config: str | Pat
     n = len(rows)
     metrics = {"top1": top1 / n if n else float("nan"), "top5": top5 / n if n else float("nan"),
                "views": clips * crops, "protocol": protocol, "num_videos": n, "skipped": len(dataset) - n,
-               "checkpoint": str(path), "list": str(dataset.videos.source), "precision": precision}
-    out = Path(out) if out is not None else path.parent / f"eval_{protocol}"
+               "checkpoint": str(path), "list": str(dataset.videos.source), "precision": precision,
+               "drop_stream": drop_stream}
+    suffix = f"-no-{drop_stream}" if drop_stream else ""
+    out = Path(out) if out is not None else path.parent / f"eval_{protocol}{suffix}"
     _write(out, names, rows, metrics)
     metrics["out"] = str(out)
     return metrics
@@ -228,18 +252,26 @@ def evaluate(checkpoint: str | Path, views: str | None = None, config: str | Pat
 @command
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse, evaluate, print a summary; 2 with one line on stderr for user errors."""
+    from nni_autotsnet.models.ablation import STREAMS
+
     parser = CommandParser(prog="python -m nni_autotsnet.evaluate", description=__doc__.split("\n\n")[1].replace("::", "."))
     parser.add_argument("--checkpoint", required=True, metavar="PATH", help="run directory, its last.ckpt, or a model.pt")
     parser.add_argument("--views", help="10-center | 10-lcr | 1 | N-Center | N-LeftCenterRight (default: the config's)")
     parser.add_argument("--config", metavar="CFG", help="experiment YAML (default: the run directory's config.yaml)")
     parser.add_argument("--list", dest="list_file", metavar="TEST.csv", help="test list (default: the benchmark's test.csv)")
-    parser.add_argument("--out", metavar="DIR", help="output folder (default: RUN/eval_<protocol>/)")
+    parser.add_argument("--out", metavar="DIR", help="output folder (default: RUN/eval_<protocol>/, "
+                        "RUN/eval_<protocol>-no-<stream>/ with --drop-stream)")
+    parser.add_argument("--drop-stream", choices=STREAMS, help="stream ablation: the stream contributes nothing, "
+                        "its tensor replaced by zeros wherever it leaves the stream (every fusion's dense input, "
+                        "the pooled dense features before the classifier); same weights, no retraining, so it "
+                        "measures how much the trained network relies on that stream")
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:
         return int(exit_.code or 0)
-    m = evaluate(args.checkpoint, args.views, args.config, args.list_file, args.out)
-    print(f"{m['checkpoint']}: top-1 {100 * m['top1']:.2f}%, top-5 {100 * m['top5']:.2f}% over {m['num_videos']} "
+    m = evaluate(args.checkpoint, args.views, args.config, args.list_file, args.out, drop_stream=args.drop_stream)
+    dropped = f" without the {m['drop_stream']} stream" if m["drop_stream"] else ""
+    print(f"{m['checkpoint']}{dropped}: top-1 {100 * m['top1']:.2f}%, top-5 {100 * m['top5']:.2f}% over {m['num_videos']} "
           f"videos ({m['protocol']}, {m['views']} views each; {m['skipped']} skipped)\n  files: {m['out']}", flush=True)
     return 0
 
