@@ -23,6 +23,9 @@ writes into the trial's directory, reports every epoch and the final result to N
 Every epoch PARSEC checks the search's health (``nni_autotsnet.strategies.health``): the line
 printed for the epoch ends with ``health=ok`` or the problems, with a warning saying what they mean.
 GFLOPs are multiply-adds of convolutions, linear layers and matrix products per single view.
+
+NNI (seconds to import, and a warning for every torch class it does not know) is imported inside
+the functions that search, so a bad config or path is reported without it.
 """
 
 from __future__ import annotations
@@ -34,16 +37,18 @@ import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+import pandas as pd
 import torch
 import yaml
 
 from nni_autotsnet.atomic import save_torch, write_text
 from nni_autotsnet.config import ConfigError, ExperimentConfig, PartConfig, load_config, portable_raw
-from nni_autotsnet.errors import CommandParser, UserError, command
+from nni_autotsnet.errors import CommandParser, UserError, command, load_weights_file
 from nni_autotsnet.rundir import (ALPHA_FILE, ALPHA_HISTORY_FILE, ARCH_FILE, CONFIG_FILE, METRICS_FILE, PART_FILE,
                                   SEARCH_RESULT_KEYS, SUPERNET_FILE, part_dir as part_folder, write_result)
-from nni_autotsnet.runtime import build_datasets, in_nni_trial, is_rank_zero, say
-from nni_autotsnet.search_space import save_arch
+from nni_autotsnet.runtime import EpochSeededLoader, build_datasets, in_nni_trial, is_rank_zero, say
+from nni_autotsnet.search_space import CostModel, load_arch, load_preset, make_layout, save_arch
+from nni_autotsnet.supernet import carry_over, read_part
 
 __all__ = ["main", "run_search", "run_part", "make_strategy", "health_line", "SearchError"]
 
@@ -57,7 +62,6 @@ class SearchError(UserError):
 # ------------------------------------------------------------------------------------------------
 def _progress_callback(part: PartConfig, index: int, total: int, part_dir: Path, strategy):
     """Prints one line per epoch and rewrites ``metrics.csv``, so a crash keeps every finished epoch."""
-    import pandas as pd
     from pytorch_lightning.callbacks import Callback
 
     class SearchProgress(Callback):
@@ -93,8 +97,6 @@ def final_network_flops(config: ExperimentConfig, fixed: dict, num_classes: int)
     stream alone) counts the dense stream, fusion and attention at their defaults, and part 2
     the attention; otherwise part 1 would fill the whole budget with the sparse stream.
     """
-    from nni_autotsnet.search_space import CostModel, load_preset, make_layout
-
     layout = make_layout(load_preset(config.preset), config.search.parts[-1].name)
     cost = CostModel(layout, num_classes)
     base = {**layout.defaults(), **fixed}
@@ -110,7 +112,6 @@ def search_latency_fn(config: ExperimentConfig, fixed: Mapping[str, Any], num_cl
     """
     from nni_autotsnet.latency.predict import load_latency_model
     from nni_autotsnet.latency.table import LatencyTableError
-    from nni_autotsnet.search_space import load_preset, make_layout
 
     last = config.search.parts[-1].name
     try:
@@ -165,7 +166,6 @@ def run_part(config: ExperimentConfig, part: PartConfig, index: int, fixed: dict
     from nni.nas.evaluator.pytorch import DataLoader, Lightning
 
     from nni_autotsnet.module import VideoClassifier
-    from nni_autotsnet.runtime import EpochSeededLoader
     from nni_autotsnet.speed import loader_options
 
     search, data, tr = config.search, config.data, config.trainer
@@ -206,8 +206,6 @@ def _check_resume(checkpoint: Path, part: PartConfig, resume: bool) -> bool:
 
 def _resumed_epoch(checkpoint: Path) -> int:
     """The last finished epoch in a search checkpoint (written at the end of an epoch)."""
-    from nni_autotsnet.errors import load_weights_file
-
     state = load_weights_file(checkpoint, "search checkpoint written by nni_autotsnet.search")
     if not isinstance(state, dict) or not isinstance(state.get("epoch"), int):
         raise SearchError(f"{checkpoint}: not a search checkpoint written by nni_autotsnet.search (no epoch)")
@@ -231,8 +229,6 @@ def _part_supernet(config: ExperimentConfig, part: PartConfig, index: int, fixed
     strategy = make_strategy(config, part, seed, fixed, num_classes)
     model = strategy.mutate_model(space)
     if previous is not None and config.search.inherit_weights:
-        from nni_autotsnet.supernet import carry_over, read_part
-
         copied, total = carry_over(read_part(previous), fixed, model)
         say(f"[part {index}/{len(config.search.parts)} {part.name}] starts from {previous.name}'s supernet: "
             f"{copied} of {total} tensors inherited")
@@ -269,8 +265,6 @@ def _part_trainer(config: ExperimentConfig, part: PartConfig, index: int, part_d
 # ------------------------------------------------------------------------------------------------
 def _finished_part(part_dir: Path, config: ExperimentConfig, part: PartConfig) -> dict | None:
     """The architecture of a part a previous run finished, if it is of this config's space."""
-    from nni_autotsnet.search_space import load_arch
-
     if not (part_dir / ARCH_FILE).exists():
         return None
     arch, preset, parts = load_arch(part_dir / ARCH_FILE)
@@ -287,8 +281,6 @@ def run_search(config: ExperimentConfig, out: Path, report_to_nni: bool = False,
     Finished parts are reused; ``resume`` continues an interrupted part from its ``last.ckpt``.
     ``callbacks`` are extra Lightning callbacks for every part.
     """
-    import pandas as pd
-
     if config.trainer.threads:
         torch.set_num_threads(config.trainer.threads)
     out.mkdir(parents=True, exist_ok=True)
@@ -340,10 +332,6 @@ def run_search(config: ExperimentConfig, out: Path, report_to_nni: bool = False,
 def _search_result(config: ExperimentConfig, fixed: dict, metrics, health: dict[str, str | None], num_classes: int,
                    seconds: float) -> dict:
     """The search directory's ``result.json`` (:data:`~nni_autotsnet.rundir.SEARCH_RESULT_KEYS`)."""
-    import pandas as pd
-
-    from nni_autotsnet.search_space import CostModel, load_preset, make_layout
-
     cost = CostModel(make_layout(load_preset(config.preset), config.search.parts[-1].name), num_classes)
     gflops = cost.flops(fixed) / 1e9
     final = metrics.iloc[-1].to_dict() if not metrics.empty else {}
@@ -360,8 +348,6 @@ def _search_result(config: ExperimentConfig, fixed: dict, metrics, health: dict[
 
 def _last_health(history) -> str | None:
     """The health flag of a part's last epoch in its metrics frame (``None`` for a search run before the check)."""
-    import pandas as pd
-
     if history.empty or "health" not in history.columns or pd.isna(history["health"].iloc[-1]):
         return None
     return str(history["health"].iloc[-1])
