@@ -449,6 +449,11 @@ def _data(r: YamlReader, base: Path, preset: Preset) -> DataConfig:
     if values["preset"] not in DATA_PRESETS:
         raise d.fail("preset", f"{values['preset']!r} is not one of {sorted(DATA_PRESETS)} "
                                "(a preset YAML of your own needs data.preset: the clip sizes to train with)")
+    clips = DATA_PRESETS[values["preset"]]
+    if (clips.num_frames, clips.crop) != (preset.frames, preset.crop):
+        raise d.fail("preset", f"{values['preset']!r} gives clips of {clips.num_frames} frames at {clips.crop} px, but the "
+                               f"space preset {preset.name!r} takes {preset.frames} frames (T_dense) at {preset.crop} px; "
+                               "use a data preset of the same frames and crop")
     return _build(DataConfig, values)
 
 

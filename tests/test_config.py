@@ -115,3 +115,11 @@ def test_a_wrong_value_names_the_file_and_the_key(tmp_path, key, value, message)
 
 def test_precision_reads_an_int_as_its_name():
     assert load_config(None, ["data.benchmark=b", "trainer.precision=16"]).trainer.precision == "16"
+
+
+def test_a_data_preset_of_other_clips_than_the_space_takes_is_refused():
+    """The S space's dense stream takes 52 frames at 160 px; tiny's 8-frame 64 px clips would run, wrongly."""
+    with pytest.raises(ConfigError, match=r"key 'data.preset': 'tiny' gives clips of 8 frames at 64 px, but the "
+                                          r"space preset 'S' takes 52 frames"):
+        load_config("experiments/S.yaml", ["data.preset=tiny"])
+    assert load_config("experiments/S.yaml").data.preset == "S"

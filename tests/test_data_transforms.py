@@ -77,7 +77,12 @@ def test_presets_follow_table_3():
         "M": ((256, 320), 224, 256),
         "L": ((356, 446), 312, 356),
     }
-    assert [DATA_PRESETS[n].num_frames for n in ("tiny", "S", "M", "L")] == [8, 13, 16, 16]
+    # clips are the space preset's T_dense frames, so the sparse stream sees X3D-S/M/L's 13 / 16 / 16
+    from nni_autotsnet.search_space import load_preset
+    for name in ("tiny", "tiny32", "S", "M", "L"):
+        space = load_preset(name)
+        assert (DATA_PRESETS[name].num_frames, DATA_PRESETS[name].crop) == (space.frames, space.crop)
+    assert [load_preset(n).sparse_frames for n in ("S", "M", "L")] == [13, 16, 16]
     with pytest.raises(KeyError, match="unknown data preset 'XL'"):
         get_preset("XL")
 

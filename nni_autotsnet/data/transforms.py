@@ -66,11 +66,12 @@ DATA_PRESETS: dict[str, DataPreset] = {
     # swaps the direction classes) and no AutoAugment (measured to slow learning here; README: "The benchmark").
     "tiny32": DataPreset("tiny32", num_frames=8, stride=4, jitter=(32, 40), crop=32, test_size=32, views="4-Center",
                          hflip=False, autoaugment=False),
-    # X3D-S sampling (13 x 6) with Table 3 sizes.
-    "S": DataPreset("S", num_frames=13, stride=6, jitter=(182, 228), crop=160, test_size=182),
-    # X3D-M / X3D-L sampling (16 x 5) with Table 3 sizes.
-    "M": DataPreset("M", num_frames=16, stride=5, jitter=(256, 320), crop=224, test_size=256),
-    "L": DataPreset("L", num_frames=16, stride=5, jitter=(356, 446), crop=312, test_size=356),
+    # Clips of the space presets' T_dense consecutive frames (stride 1) with Table 3 sizes: the sparse stream
+    # (every alpha = 4th frame) then sees X3D's frame counts, 13 (S) or 16 (M, L), at stride 4; X3D itself
+    # samples 13 x 6 and 16 x 5, which 52 and 64 frames at an integer stride cannot both keep.
+    "S": DataPreset("S", num_frames=52, stride=1, jitter=(182, 228), crop=160, test_size=182),
+    "M": DataPreset("M", num_frames=64, stride=1, jitter=(256, 320), crop=224, test_size=256),
+    "L": DataPreset("L", num_frames=64, stride=1, jitter=(356, 446), crop=312, test_size=356),
 }
 
 
