@@ -362,7 +362,7 @@ class Comparison:
             f"the number of the {n_random} random architectures whose test accuracy is higher than the row's mean. "
             "Compute: wall minutes of the searches' epochs (training and validation, every part) and of the "
             f"{n_random} random trainings' epochs, on the same machine and threads "
-            f"(trainer.threads = {self.base.trainer.threads}).", "",
+            f"(trainer.threads of the runs: {self._threads_used()}).", "",
             to_markdown(table), "",
             "## Figures", "",
             f"- searched mean {f['searched_mean_pct']:.2f}% against the selected random "
@@ -385,6 +385,15 @@ class Comparison:
             "![accuracy against GFLOPs per view](report/fig2_accuracy_vs_gflops.png)", "",
             "Report (Fig. 2 analog, Table 1 analog, alpha per search, ranking scatter): `report/report.md`.", ""]
         return "\n".join(lines)
+
+    def _threads_used(self) -> str:
+        """The torch threads the training runs were given (their config.yaml; lanes may override the config's)."""
+        import yaml
+
+        runs = [*self.random_runs(), *(self.out / "train").glob("*")]
+        found = {str((yaml.safe_load((run / "config.yaml").read_text()) or {}).get("trainer", {}).get("threads"))
+                 for run in runs if (run / "config.yaml").is_file()}
+        return ", ".join(sorted(found)) or str(self.base.trainer.threads)
 
     # running -----------------------------------------------------------------------------------
     def run(self, only: Sequence[str] = ()) -> dict[str, float] | None:
