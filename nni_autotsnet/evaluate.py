@@ -39,6 +39,7 @@ from torch import nn
 
 from nni_autotsnet.config import ExperimentConfig, load_config
 from nni_autotsnet.errors import CommandParser, UserError, command, load_weights_file
+from nni_autotsnet.models.ablation import STREAMS, drop_stream as ablate
 from nni_autotsnet.rundir import MODEL_FILE
 
 __all__ = ["EvalError", "inference_autocast", "canonical_views", "resolve_checkpoint", "load_checkpoint", "test_dataset", "evaluate", "main"]
@@ -184,8 +185,6 @@ def evaluate(checkpoint: str | Path, views: str | None = None, config: str | Pat
     from torch.utils.data import DataLoader
 
     from nni_autotsnet.data import VideoLevelAccumulator, average_views, get_preset
-    from nni_autotsnet.models.ablation import STREAMS
-    from nni_autotsnet.models.ablation import drop_stream as ablate
 
     if drop_stream is not None and drop_stream not in STREAMS:
         raise EvalError(f"--drop-stream {drop_stream}: one of {', '.join(STREAMS)}")
@@ -252,8 +251,6 @@ def evaluate(checkpoint: str | Path, views: str | None = None, config: str | Pat
 @command
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse, evaluate, print a summary; 2 with one line on stderr for user errors."""
-    from nni_autotsnet.models.ablation import STREAMS
-
     parser = CommandParser(prog="python -m nni_autotsnet.evaluate", description=__doc__.split("\n\n")[1].replace("::", "."))
     parser.add_argument("--checkpoint", required=True, metavar="PATH", help="run directory, its last.ckpt, or a model.pt")
     parser.add_argument("--views", help="10-center | 10-lcr | 1 | N-Center | N-LeftCenterRight (default: the config's)")

@@ -37,9 +37,9 @@ from nni_autotsnet.search_space import (
     PARTS, ArchError, check_arch, infer_parts, load_arch, load_preset, make_layout, save_arch,
 )
 from nni_autotsnet.search_space.flops import fvcore_flops
+from nni_autotsnet.rundir import ARCH_FILE, MODEL_FILE, PART_FILE, part_dirs
 # the part and its supernet live in a library module (the ranking of architectures uses them too); their
 # names stay importable from here
-from nni_autotsnet.rundir import ARCH_FILE, MODEL_FILE, part_dirs
 from nni_autotsnet.supernet import ExportError, Part, import_nni, inherit_weights, read_part
 
 if TYPE_CHECKING:
@@ -135,7 +135,7 @@ def read_search_dir(root: Path, preset: str | None = None, top: int | None = Non
     last = max(found, key=lambda p: p.index) if found else None
     if last is not None:
         if (last.preset, last.parts) != (final.preset, final.parts):
-            raise ExportError(f"{last.path / 'part.json'}: preset/parts {last.preset!r}/{last.parts!r} differ from "
+            raise ExportError(f"{last.path / PART_FILE}: preset/parts {last.preset!r}/{last.parts!r} differ from "
                               f"{root / ARCH_FILE}'s {final.preset!r}/{final.parts!r}")
         final.part, final.num_classes = last, last.num_classes
         if last.alpha is not None and "alpha" in last.alpha:

@@ -23,6 +23,7 @@ from nni_autotsnet.rundir import RESULT_FILE
 
 __all__ = ["NnictlExperiment", "TrialInfo", "free_port", "nnictl_command", "trial_search_config"]
 
+
 def nnictl_command() -> str:
     """``nnictl`` of this interpreter's environment (else the one on ``PATH``)."""
     beside = Path(sys.executable).with_name("nnictl")

@@ -14,8 +14,8 @@ from typing import Any, Mapping
 
 from nni_autotsnet.atomic import write_text
 
-__all__ = ["ARCH_FILE", "ALPHA_FILE", "ALPHA_HISTORY_FILE", "CONFIG_FILE", "METRICS_FILE", "MODEL_FILE", "PART_FILE", "RESULT_FILE",
-           "SUPERNET_FILE", "PART_DIR", "part_dir", "part_dirs", "SEARCH_RESULT_KEYS", "TRAIN_RESULT_KEYS",
+__all__ = ["ARCH_FILE", "ALPHA_FILE", "ALPHA_HISTORY_FILE", "CONFIG_FILE", "METRICS_FILE", "MODEL_FILE", "PART_FILE",
+           "RESULT_FILE", "SUPERNET_FILE", "PART_DIR", "part_dir", "part_dirs", "SEARCH_RESULT_KEYS", "TRAIN_RESULT_KEYS",
            "write_result", "result_kind"]
 
 ARCH_FILE = "arch.json"          # save_arch format; in a part folder it is written last and marks the part done

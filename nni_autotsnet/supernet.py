@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = ["ExportError", "Part", "read_part", "import_nni", "load_supernet", "check_pinned",
            "slice_weights", "inherit_weights", "carry_over"]
 
+
 class ExportError(UserError):
     """A user error: a missing or inconsistent input; the message names the file, key or label."""
 
