@@ -179,6 +179,9 @@ KEYS: dict[str, Key | dict[str, Key]] = {
         "label_smoothing": Key(0.0, float, "cross-entropy label smoothing", BELOW_1),
         "dropout": Key(0.5, float, "before the classifier (supplement: 0.5)", BELOW_1),
         "seed": Key(0, int, "seeds initialisation and data order"),
+        "ema_decay": Key(None, float, "exponential moving average of the weights (Lightning's EMAWeightAveraging), "
+                         "per step, used for validation and kept as the trained model; null: off", BELOW_1),
+        "gradient_clip_val": Key(None, float, "clip the gradients' global norm to this; null: no clipping", POSITIVE),
         "eval_views": Key(None, (int, str), "test protocol of evaluate (e.g. 10-LeftCenterRight); null: the data "
                           "preset's"),
     },

@@ -23,7 +23,7 @@ from nni_autotsnet.errors import CommandParser, command
 from nni_autotsnet.rundir import ARCH_FILE, RESULT_FILE
 from nni_autotsnet.search_space.arch import arch_digest
 
-__all__ = ["main", "run_random_search", "train_trial"]
+__all__ = ["main", "run_random_search", "train_trial", "draw_architectures"]
 
 
 def train_trial(model: Any, config_path: str, overrides: list[str], output: str) -> dict:
@@ -48,6 +48,41 @@ def train_trial(model: Any, config_path: str, overrides: list[str], output: str)
     nni.report_final_result({"default": float(result["val_acc"]), "gflops": float(result["gflops"]),
                              "params_m": result["params"] / 1e6, "run": str(run)})
     return result
+
+
+def draw_architectures(config: ExperimentConfig, n: int, num_classes: int = 10) -> list[dict[str, Any]]:
+    """The first ``n`` distinct in-window architectures that :func:`run_random_search` trains, in its order.
+
+    NNI's own ``Random`` strategy (``random.seed``, deduplicating) draws from the space as the
+    experiment does, and the window (``random.flops_window``, or the search's) filters, so the
+    draws are the experiment's without running one: a ground truth of many seeds per architecture
+    trains exactly the random search's architectures. (The latency window is not applied here.)
+    """
+    from nni.nas.space import RawFormatModelSpace
+    from nni.nas.strategy import Random
+
+    from nni_autotsnet.search_space import TwoStreamSpace
+
+    window = config.random.flops_window
+    if window is None:
+        raise ConfigError(f"{config.path or '<config>'}: key 'random.flops_window': missing (and no "
+                          "search.flops_window)")
+    space = TwoStreamSpace.from_preset(config.preset, parts=config.random.parts, num_classes=num_classes)
+    model_space = RawFormatModelSpace.from_model(space)
+    strategy = Random(dedup=True, seed=config.random.seed)
+    archs: list[dict[str, Any]] = []
+    for _ in range(100_000):  # the experiment's Filter patience
+        if len(archs) == n:
+            break
+        model = strategy._retry_helper.retry(strategy.random, model_space)  # the strategy's own draw
+        if model is None:
+            break
+        if window[0] <= space.flops(model.sample) / 1e9 <= window[1]:
+            archs.append(dict(model.sample))
+    if len(archs) < n:
+        raise ConfigError(f"{config.path or '<config>'}: key 'random.flops_window': only {len(archs)} distinct "
+                          f"architectures of the space lie in {list(window)} GFLOPs per view, {n} asked for")
+    return archs
 
 
 def _space_and_classes(config: ExperimentConfig):

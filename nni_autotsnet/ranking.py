@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = ["RANKING_FILE", "RANKING_COLUMNS", "OPTIONAL_COLUMNS", "RankingError", "KendallTau", "kendall_tau",
            "inherited_accuracy", "recalibrate_batchnorm", "resolve_part", "write_ranking_table",
-           "read_ranking_table", "ranking_tau"]
+           "read_ranking_table", "ranking_tau", "Interval", "tau_interval", "precision_at_k", "seed_tau", "bootstrap_interval"]
 
 RANKING_FILE = "ranking.csv"
 RANKING_COLUMNS = ("arch", "gflops", "inherited_acc", "scratch_acc")
@@ -78,6 +78,73 @@ def kendall_tau(x: Sequence[float], y: Sequence[float]) -> KendallTau:
         return KendallTau(float("nan"), float("nan"))
     result = kendalltau([a for a, _ in pairs], [b for _, b in pairs])
     return KendallTau(float(result.statistic), float(result.pvalue))
+
+
+class Interval(NamedTuple):
+    """A statistic and its bootstrap confidence interval (percentile method)."""
+
+    value: float
+    low: float
+    high: float
+
+    def __str__(self) -> str:
+        return f"{self.value:.2f} [{self.low:.2f}, {self.high:.2f}]"
+
+
+def bootstrap_interval(samples: Sequence[Sequence[float]], statistic, *, confidence: float = 0.95,
+                       n_resamples: int = 2000, seed: int = 0) -> Interval:
+    """``statistic(*samples)`` with a bootstrap interval, the architectures resampled (``samples`` paired by index).
+
+    ``scipy.stats.bootstrap`` with ``paired=True`` and the percentile method; resamples whose
+    statistic is undefined (NaN: e.g. one side constant) are left out, as scipy does.
+    """
+    import numpy as np
+    from scipy.stats import bootstrap
+
+    arrays = tuple(np.asarray(sample, float) for sample in samples)
+    point = float(statistic(*arrays))
+    if math.isnan(point):
+        return Interval(point, point, point)
+    with np.errstate(invalid="ignore"):
+        result = bootstrap(arrays, lambda *a: statistic(*a), paired=True, vectorized=False,
+                           confidence_level=confidence, n_resamples=n_resamples, method="percentile",
+                           rng=np.random.default_rng(seed))
+    return Interval(point, float(result.confidence_interval.low), float(result.confidence_interval.high))
+
+
+def tau_interval(x: Sequence[float], y: Sequence[float], **options: Any) -> Interval:
+    """Kendall's tau of ``x`` and ``y`` with its bootstrap interval (:func:`bootstrap_interval`)."""
+    return bootstrap_interval((x, y), lambda a, b: kendall_tau(a, b).tau, **options)
+
+
+def precision_at_k(predicted: Sequence[float], truth: Sequence[float], k: int = 3) -> float:
+    """The share of the true top ``k`` (by ``truth``) that ``predicted`` also puts in its top ``k``.
+
+    Ties are broken by position, the same way on both sides, so the figure is reproducible.
+    """
+    if len(predicted) != len(truth):
+        raise ValueError(f"precision_at_k: {len(predicted)} values against {len(truth)}")
+    if not 1 <= k <= len(truth):
+        raise ValueError(f"precision_at_k: k = {k} with {len(truth)} architectures")
+
+    def top(values: Sequence[float]) -> set[int]:
+        return set(sorted(range(len(values)), key=lambda i: (-float(values[i]), i))[:k])
+
+    return len(top(predicted) & top(truth)) / k
+
+
+def seed_tau(*accuracies: Sequence[float]) -> float:
+    """The mean Kendall tau between two training seeds' accuracies over the same architectures.
+
+    ``accuracies[s][a]`` (one argument a seed) is seed ``s``'s accuracy of architecture ``a``. The mean over every pair of
+    seeds is how well one training run ranks the architectures as another does: the ceiling that a
+    ranking judged against one-seed labels can reach.
+    """
+    from itertools import combinations
+
+    taus = [kendall_tau(a, b).tau for a, b in combinations(accuracies, 2)]
+    taus = [t for t in taus if not math.isnan(t)]
+    return sum(taus) / len(taus) if taus else float("nan")
 
 
 # ------------------------------------------------------------------------------------------------

@@ -292,21 +292,26 @@ def _datasets(config: ExperimentConfig):
 def _trainer(config: ExperimentConfig, out: Path, progress_bar: bool, recorder: pl.Callback,
              callbacks: Sequence[pl.Callback]) -> pl.Trainer:
     """Lightning's ``Trainer`` of a run: ``last.ckpt`` every epoch (atomic), CSV and TensorBoard logs."""
-    from pytorch_lightning.callbacks import ModelCheckpoint
+    from pytorch_lightning.callbacks import EMAWeightAveraging, ModelCheckpoint
     from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 
     from nni_autotsnet.data import SkippedVideosCallback
     from nni_autotsnet.speed import ChannelsLast3d, DataWaitMonitor
 
-    tr = config.trainer
+    tr, t = config.trainer, config.train
+    # The moving average is Lightning's callback over torch's AveragedModel (batch-norm buffers averaged too):
+    # it swaps the averaged weights in for validation, stores both in last.ckpt (resume restores both) and leaves
+    # the average in the module when training ends, so model.pt holds it.
+    averaging = [EMAWeightAveraging(decay=t.ema_decay)] if t.ema_decay else []
     return pl.Trainer(
-        max_epochs=config.train.epochs, accelerator=tr.accelerator, devices=tr.devices, num_nodes=tr.num_nodes,
+        max_epochs=t.epochs, gradient_clip_val=t.gradient_clip_val, accelerator=tr.accelerator, devices=tr.devices,
+        num_nodes=tr.num_nodes,
         precision=tr.precision, default_root_dir=str(out), num_sanity_val_steps=0, enable_model_summary=False,
         log_every_n_steps=tr.log_every_n_steps, enable_progress_bar=progress_bar,
         logger=[CSVLogger(str(out / "logs"), name="csv"),
                 TensorBoardLogger(str(out / "logs"), name="tensorboard", version="", default_hp_metric=False)],
         callbacks=[recorder, SkippedVideosCallback(), DataWaitMonitor(echo=is_rank_zero()),
-                   *([ChannelsLast3d()] if tr.channels_last else []), *callbacks,
+                   *([ChannelsLast3d()] if tr.channels_last else []), *averaging, *callbacks,
                    # top-1 with no monitor: the latest epoch, kept as RUN/last.ckpt (replaced every epoch)
                    ModelCheckpoint(dirpath=str(out), filename="last", save_top_k=1, enable_version_counter=False)],
         plugins=[AtomicCheckpointIO()],

@@ -186,3 +186,47 @@ def test_recipe_keys_reach_the_training_module():
     assert isinstance(module.configure_optimizers(), torch.optim.AdamW) and module.model.dropout.p == 0.2
     sgd = TrainingModule("tiny32", x3d_like_arch("tiny32"), "sparse", 10, lr=0.1, epochs=2)
     assert isinstance(sgd.configure_optimizers(), torch.optim.SGD) and sgd.model.dropout.p == 0.5
+
+
+class _StepWeights(Callback):
+    """The classifier's weights after every optimiser step."""
+
+    def __init__(self):
+        self.values = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.values.append(pl_module.model.fc.weight.detach().clone())
+
+
+EMA = ["train.ema_decay=0.6", "train.gradient_clip_val=1.0"]
+
+
+def test_ema_weights_are_the_moving_average_of_every_step_and_are_the_trained_model(arch_file, bench, tmp_path):
+    config = load_config(CONFIG, [f"data.benchmark={bench}", *QUICK, *EMA])
+    assert (config.train.ema_decay, config.train.gradient_clip_val) == (0.6, 1.0)
+    arch = json.loads(arch_file.read_text())["arch"]
+    steps = _StepWeights()
+    train(config, arch, "tiny", "all", tmp_path, callbacks=[steps])
+    assert len(steps.values) == 2 * STEPS
+    expected = steps.values[0]  # torch's EMA: the first update copies, then d * average + (1 - d) * current
+    for value in steps.values[1:]:
+        expected = 0.6 * expected + 0.4 * value
+    kept = torch.load(tmp_path / "model.pt", weights_only=True)["state_dict"]["fc.weight"]
+    assert torch.allclose(kept, expected, atol=1e-6)
+    assert not torch.allclose(kept, steps.values[-1], atol=1e-4)  # not the last step's raw weights
+    ckpt = torch.load(tmp_path / "last.ckpt", weights_only=True)  # the average and the raw weights, both kept
+    assert torch.allclose(ckpt["state_dict"]["model.fc.weight"], expected, atol=1e-6)
+    assert torch.equal(ckpt["current_model_state"]["model.fc.weight"], steps.values[-1])
+
+
+def test_resume_with_ema_ends_with_the_uninterrupted_average(arch_file, bench, tmp_path):
+    config = load_config(CONFIG, [f"data.benchmark={bench}", *QUICK, *EMA])
+    arch = json.loads(arch_file.read_text())["arch"]
+    train(config, arch, "tiny", "all", tmp_path / "whole")
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train(config, arch, "tiny", "all", tmp_path / "cut", callbacks=[_CrashAtSecondEpoch()])
+    train(config, arch, "tiny", "all", tmp_path / "cut", resume=True)
+    a = torch.load(tmp_path / "cut" / "model.pt", weights_only=True)["state_dict"]
+    b = torch.load(tmp_path / "whole" / "model.pt", weights_only=True)["state_dict"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    pd.testing.assert_frame_equal(_metrics(tmp_path / "cut"), _metrics(tmp_path / "whole"))
