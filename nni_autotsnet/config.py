@@ -36,6 +36,8 @@ class ConfigError(UserError):
 TABLE2 = {"sparse": (800, 0.4, 0.015), "fusion": (400, 0.2, 0.015), "all": (200, 0.2, 0.010)}
 OPTIMIZERS = ("sgd", "adamw")  # train.optimizer, search.weight_optimizer
 COSTS = ("flops", "latency")  # search.cost: what PARSEC's cost window bounds
+# search.supernet: strategies.paths.SUPERNET_MODES, repeated so that loading a config imports no torch (a test checks)
+SUPERNET_MODES = ("parsec", "uniform", "sandwich")
 REFERENCE_BATCH = 256  # the supplement's total batch (8 clips x 32 GPUs) for Table 2's learning rates
 
 
@@ -141,8 +143,14 @@ KEYS: dict[str, Key | dict[str, Key]] = {
                               "(cost: latency)"),
         "latency_table": Key(None, str, "python -m nni_autotsnet.latency profile's table for this preset; cost: "
                              "latency", path=True),
-        "warmup": Key(0.25, float, "fraction of each part's epochs with alpha frozen",
-                      (lambda v: 0 <= v < 1, "a fraction in [0, 1)")),
+        "warmup": Key(0.25, float, "fraction of each part's epochs with alpha frozen (1: a supernet only)",
+                      (lambda v: 0 <= v <= 1, "a fraction in [0, 1]")),
+        "supernet": Key("parsec", str, "how the weights train while alpha is frozen: parsec (K paths from alpha, "
+                        "importance-weighted), uniform (K uniform paths) or sandwich (largest + smallest + K-2 "
+                        "uniform); then PARSEC", _one_of(SUPERNET_MODES)),
+        "distill": Key(0.0, float, "sandwich: weight in [0, 1] of in-place distillation from the largest path",
+                       (lambda v: 0 <= v <= 1, "a weight in [0, 1]")),
+        "in_window": Key(False, bool, "uniform / sandwich: draw the random paths inside the cost window"),
         "epoch_scale": Key(1.0, float, "Table 2 epochs (800 / 400 / 200) times this, at least 1 each", POSITIVE,
                            field=False),
         "lr_scale": Key(None, float, "Table 2 weight learning rates times this; null: total batch / 256 (linear "
@@ -464,9 +472,24 @@ def _search(r: YamlReader, base: Path, preset: Preset, total_batch: int) -> Sear
     """The cost rules, then the parts: Table 2 scaled by epoch_scale, the total batch and arch_lr_scale."""
     s, values = _read(r, "search", base)
     _check_cost(s, values, preset)
+    _check_supernet(s, values)
     values["parts"] = _parts(values["parts"], values["epochs"] or {}, values["epoch_scale"],
                              _lr_factor(values["lr_scale"], total_batch), values["arch_lr_scale"], preset, s)
     return _build(SearchConfig, values)
+
+
+def _check_supernet(s: YamlReader, values: dict[str, Any]) -> None:
+    """distill needs sandwich's largest path; sandwich needs two paths a step; in_window needs a window."""
+    mode = values["supernet"]
+    if values["distill"] > 0 and mode != "sandwich":
+        raise s.fail("distill", f"the teacher is the sandwich rule's largest path: set search.supernet: sandwich "
+                                f"(now {mode})")
+    if mode == "sandwich" and values["num_samples"] < 2:
+        raise s.fail("num_samples", "the sandwich rule trains the largest and the smallest path: K >= 2")
+    window = values["latency_window"] if values["cost"] == "latency" else values["flops_window"]
+    if values["in_window"] and window is None:
+        raise s.fail("in_window", f"draws paths inside the cost window, but search.{values['cost']}_window is "
+                                  "not set")
 
 
 def _check_cost(s: YamlReader, values: dict[str, Any], preset: Preset) -> None:

@@ -146,7 +146,8 @@ def make_strategy(config: ExperimentConfig, part: PartConfig, seed: int, fixed: 
         window = dict(latency_window=search.latency_window,
                       latency_fn=search_latency_fn(config, fixed, num_classes))
     return Parsec(num_samples=search.num_samples, beta=search.beta, **window,
-                  warmup=search.warmup, arch_lr=part.arch_lr, **weights,
+                  warmup=search.warmup, arch_lr=part.arch_lr, **weights, supernet=search.supernet,
+                  distill=search.distill, in_window=search.in_window,
                   seed=seed, metric_samples=search.metric_samples, gradient_clip_val=search.gradient_clip_val,
                   flops_fn=final_network_flops(config, fixed, num_classes), num_classes=num_classes)
 

@@ -25,6 +25,7 @@ from .distribution import ArchDistribution
 from .estimator import accumulate_importance_weighted, architecture_gradient
 from .flops import ArchFlops, ArchMetric
 from .health import SearchHealth, check_health, distinct_ess_ratio
+from .paths import PathSampler, check_mode, distillation_loss, extreme_architectures, mix
 
 __all__ = ['ParsecLightningModule']
 
@@ -84,8 +85,12 @@ class ParsecLightningModule(BaseOneShotLightningModule):
                  seed: int | None = None,
                  metric_samples: int = 256,
                  val_metric: str = 'val_acc',
-                 num_classes: int | None = None):
+                 num_classes: int | None = None,
+                 supernet: str = 'parsec',
+                 distill: float = 0.0,
+                 in_window: bool = False):
         super().__init__(training_module)
+        check_mode(supernet, distill, num_samples)
         if weight_optimizer not in _WEIGHT_OPTIMIZERS:
             raise ValueError(f'weight_optimizer must be one of {_WEIGHT_OPTIMIZERS}, got {weight_optimizer!r}.')
         if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 2):
@@ -107,6 +112,8 @@ class ParsecLightningModule(BaseOneShotLightningModule):
         self.metric_samples = metric_samples
         self.val_metric = val_metric
         self.num_classes = num_classes
+        self.supernet, self.distill, self.in_window = supernet, float(distill), bool(in_window)
+        self._sampler: PathSampler | None = None
 
         self.distribution: ArchDistribution | None = ArchDistribution(search_space) if search_space else None
         self.history: list[dict[str, Any]] = []  # numbers, and the 'health' flag
@@ -116,6 +123,7 @@ class ParsecLightningModule(BaseOneShotLightningModule):
         self._validation_sample: Sample | None = None
         self.last_samples: list[Sample] = []          #: the K architectures of the latest step
         self.last_weights: torch.Tensor | None = None  #: their importance weights
+        self.last_losses: list[float] = []             #: a supernet-mode step's per-path losses (distillation mixed in)
         self.health: SearchHealth | None = None        #: the latest epoch's health verdict
         self._val_examples = 0
         self._seen_classes: int | None = None
@@ -269,6 +277,22 @@ class ParsecLightningModule(BaseOneShotLightningModule):
         self._ensure_generator()
         return super().on_fit_start()
 
+    def path_sampler(self) -> PathSampler:
+        """The paths of a weight step with alpha frozen in the ``uniform`` / ``sandwich`` modes (:mod:`.paths`)."""
+        if self._sampler is None:
+            metric = self._bounded_metric()
+            if metric is None and (self.supernet == 'sandwich' or self.in_window):
+                raise ValueError(f"supernet={self.supernet!r}{' with in_window' if self.in_window else ''} needs "
+                                 'the architectures\' FLOPs (or the latency the window bounds): pass flops_fn.')
+            extremes = extreme_architectures(self.dist, metric) if self.supernet == 'sandwich' else None
+            accept = None
+            if self.in_window:
+                if self.cost is None:
+                    raise ValueError('in_window needs a window (flops_window or latency_window).')
+                accept = lambda sample: float(self.cost.cost([metric(sample)])[0]) == 0.0  # noqa: E731
+            self._sampler = PathSampler(self.dist, self.supernet, self.num_samples, extremes, accept)
+        return self._sampler
+
     def _grad_scale(self) -> float:
         """The loss scale of a 16-mixed run's gradient scaler (1 without one: fp32, bf16-mixed)."""
         scaler = getattr(getattr(self.trainer, 'precision_plugin', None), 'scaler', None)
@@ -281,6 +305,8 @@ class ParsecLightningModule(BaseOneShotLightningModule):
     # ----------------------------------------------------------------------------------------
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         self._ensure_generator()
+        if self.supernet != 'parsec' and self.alpha_frozen():
+            return self._supernet_step(batch, batch_idx)
         weight_opt, arch_opt = self._split_optimizers()
         weight_opt.zero_grad(set_to_none=True)
         params = [p for group in weight_opt.param_groups for p in group['params']]
@@ -337,6 +363,47 @@ class ParsecLightningModule(BaseOneShotLightningModule):
         weighted_loss = float((result.weights * result.losses).sum())
         self.log('parsec/weighted_loss', weighted_loss, prog_bar=True, on_step=True, on_epoch=True)
         return torch.tensor(weighted_loss)
+
+    def _supernet_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        """A weight step on the mode's paths with equal weights (alpha frozen); sandwich may distil from the largest."""
+        weight_opt, _ = self._split_optimizers()
+        weight_opt.zero_grad(set_to_none=True)
+        params = [p for group in weight_opt.param_groups for p in group['params']]
+        paths = self.path_sampler().paths(self._generator)
+        outputs: list[torch.Tensor] = []  # the supernet's logits of the current path, for the distillation term
+        hook = self.training_module.model.register_forward_hook(lambda module, args, out: outputs.append(out))
+        losses, teacher = [], None
+        try:
+            with self._reducer_off():
+                for i, sample in enumerate(paths):
+                    self.activate(sample)
+                    outputs.clear()
+                    output = self.training_module.training_step(batch, batch_idx)
+                    loss = output['loss'] if isinstance(output, dict) else output
+                    if self.distill > 0 and outputs:
+                        if i == 0:  # the largest path learns from the labels and teaches the others
+                            teacher = outputs[-1].detach()
+                        else:
+                            loss = mix(loss, distillation_loss(outputs[-1], teacher), self.distill)
+                    self.manual_backward(loss / len(paths))
+                    losses.append(float(loss.detach()))
+        finally:
+            hook.remove()
+        self._average_grads(params)
+        self.last_samples, self.last_losses = paths, losses
+        self.last_weights = torch.full((len(paths),), 1.0 / len(paths), dtype=torch.float64)
+        if self.gradient_clip_val is not None:
+            self.clip_gradients(weight_opt, gradient_clip_val=self.gradient_clip_val * self._grad_scale(),
+                                gradient_clip_algorithm='norm')
+        weight_opt.step()
+        self.advance_lr_schedulers(batch_idx)
+        stats = self._epoch_stats
+        stats['steps'] += 1
+        stats['ess'] += float(len(paths))  # equal weights: the effective sample size is K
+        stats['loss'] += sum(losses) / len(losses)
+        mean_loss = sum(losses) / len(losses)
+        self.log('parsec/weighted_loss', mean_loss, prog_bar=True, on_step=True, on_epoch=True)
+        return torch.tensor(mean_loss)
 
     # ----------------------------------------------------------------------------------------
     # Validation on the most likely architecture, per-epoch metrics

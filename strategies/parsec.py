@@ -26,6 +26,7 @@ from .distribution import ArchDistribution, jsonable
 from .flops import ArchFlops, ArchMetric
 from .health import SearchHealth
 from .lightning import ParsecLightningModule
+from .paths import check_mode
 
 __all__ = ['Parsec']
 
@@ -87,7 +88,18 @@ class Parsec(OneShotStrategy):
         ``(T_min, T_max)`` in milliseconds and ``sample -> milliseconds``: the cost term bounds the
         latency instead of the FLOPs (FLOPs are still logged). One window, not both.
     warmup
-        Fraction of the epochs (of the steps when ``max_epochs`` is unset) with alpha frozen.
+        Fraction of the epochs (of the steps when ``max_epochs`` is unset) with alpha frozen; ``1``
+        trains a supernet only (alpha stays at its start).
+    supernet
+        How the weights are trained while alpha is frozen (:mod:`.paths`): ``'parsec'`` (K paths from
+        alpha, importance-weighted: the supplement's), ``'uniform'`` (K uniform paths, equal weights:
+        SPOS) or ``'sandwich'`` (the largest, the smallest and K - 2 uniform paths: BigNAS). After the
+        warm-up every mode runs PARSEC's steps.
+    distill
+        With ``'sandwich'``: weight in [0, 1] of the in-place distillation term (the other paths learn
+        the largest path's soft predictions; 1 is BigNAS's, labels for the largest path only).
+    in_window
+        Draw the uniform paths among the architectures inside the cost window (GreedyNAS / TuNAS focus).
     arch_lr, arch_betas
         Adam for alpha (supplement Table 2: 0.015 for the sparse stream and the fusion, 0.010 for attention).
     weight_optimizer
@@ -148,14 +160,19 @@ class Parsec(OneShotStrategy):
                  seed: int | None = None, metric_samples: int = 256, val_metric: str = 'val_acc',
                  num_classes: int | None = None,
                  latency_window: tuple[float, float] | None = None,
-                 latency_fn: Callable[[Mapping[str, Any]], float] | None = None, **kwargs: Any):
+                 latency_fn: Callable[[Mapping[str, Any]], float] | None = None,
+                 supernet: str = 'parsec', distill: float = 0.0, in_window: bool = False, **kwargs: Any):
         super().__init__(**kwargs)
+        check_mode(supernet, distill, num_samples)
         if not isinstance(num_samples, int) or num_samples < 1:
             raise ValueError(f'num_samples must be a positive int, got {num_samples!r}.')
         if beta < 0:
             raise ValueError(f'beta must be >= 0, got {beta}.')
-        if not 0.0 <= warmup < 1.0:
-            raise ValueError(f'warmup is a fraction of the epochs in [0, 1), got {warmup}.')
+        if not 0.0 <= warmup <= 1.0:
+            raise ValueError(f'warmup is a fraction of the epochs in [0, 1] (1: alpha never moves), got {warmup}.')
+        if in_window and flops_window is None and latency_window is None:
+            raise ValueError('in_window draws the supernet\'s paths inside the window: give flops_window or '
+                             'latency_window.')
         if arch_lr <= 0:
             raise ValueError(f'arch_lr must be > 0, got {arch_lr}.')
         if metric_samples < 1:
@@ -204,6 +221,7 @@ class Parsec(OneShotStrategy):
             weight_optimizer=weight_optimizer, weight_lr=weight_lr, momentum=momentum,
             weight_decay=weight_decay, cosine=cosine, gradient_clip_val=gradient_clip_val, seed=seed,
             metric_samples=metric_samples, val_metric=val_metric, num_classes=num_classes,
+            supernet=supernet, distill=distill, in_window=in_window,
         )
 
     # ----------------------------------------------------------------------------------------
