@@ -151,6 +151,9 @@ KEYS: dict[str, Key | dict[str, Key]] = {
         "distill": Key(0.0, float, "sandwich: weight in [0, 1] of in-place distillation from the largest path",
                        (lambda v: 0 <= v <= 1, "a weight in [0, 1]")),
         "in_window": Key(False, bool, "uniform / sandwich: draw the random paths inside the cost window"),
+        "attention_init": Key("default", str, "searched SE candidates start as in training (default) or near the "
+                              "identity (identity: gate 0.95), so alpha does not pick fresh blocks on noise",
+                              _one_of(("default", "identity"))),
         "epoch_scale": Key(1.0, float, "Table 2 epochs (800 / 400 / 200) times this, at least 1 each", POSITIVE,
                            field=False),
         "lr_scale": Key(None, float, "Table 2 weight learning rates times this; null: total batch / 256 (linear "
@@ -171,6 +174,13 @@ KEYS: dict[str, Key | dict[str, Key]] = {
         "inherit_weights": Key(True, bool, "a part starts from the previous part's supernet (its chosen "
                                "architecture's slice)"),
         "dropout": Key(0.5, float, "before the supernet's classifier (supplement: 0.5)", BELOW_1),
+        "rank_candidates": Key(200, int, "distinct in-window architectures drawn from the last part's alpha, scored "
+                               "on its supernet into the search's ranking.csv; 0: none", NON_NEGATIVE),
+        "rank_calibration_batches": Key(10, int, "training batches that recalibrate batch norm for each candidate",
+                                        AT_LEAST_1),
+        "shortlist": Key(0, int, "train the top k of ranking.csv from scratch and keep the best by validation "
+                         "accuracy as the search's arch.json; 0: the most likely architecture", NON_NEGATIVE),
+        "shortlist_epochs": Key(None, int, "epochs of a shortlist training; null: train.epochs", AT_LEAST_1),
     },
     "train": {  # training an architecture from scratch (supplement section 3.2)
         "output": Key("runs/train", str, "run directory of python -m nni_autotsnet.train", path=True),
@@ -473,6 +483,9 @@ def _search(r: YamlReader, base: Path, preset: Preset, total_batch: int) -> Sear
     s, values = _read(r, "search", base)
     _check_cost(s, values, preset)
     _check_supernet(s, values)
+    if values["shortlist"] > values["rank_candidates"]:
+        raise s.fail("shortlist", f"{values['shortlist']} exceeds search.rank_candidates "
+                                  f"({values['rank_candidates']}): the shortlist is the top of ranking.csv")
     values["parts"] = _parts(values["parts"], values["epochs"] or {}, values["epoch_scale"],
                              _lr_factor(values["lr_scale"], total_batch), values["arch_lr_scale"], preset, s)
     return _build(SearchConfig, values)

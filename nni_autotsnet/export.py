@@ -124,8 +124,10 @@ def _top_samples(part: Part, n: int) -> list[tuple[dict[str, Any], float | None]
     return found
 
 
-def read_search_dir(root: Path, preset: str | None = None, top: int | None = None) -> list[Candidate]:
-    """The final architecture of a search directory, or the ``top`` most likely of its last part."""
+def read_search_dir(root: Path, preset: str | None = None, top: int | None = None,
+                    rank: int | None = None) -> list[Candidate]:
+    """The final architecture of a search directory, the ``top`` most likely of its last part, or row ``rank``
+    of its ``ranking.csv`` (:mod:`nni_autotsnet.shortlist`)."""
     if not root.is_dir():
         raise ExportError(f"{root}: no such search directory")
     if not (root / ARCH_FILE).is_file():
@@ -140,6 +142,16 @@ def read_search_dir(root: Path, preset: str | None = None, top: int | None = Non
         final.part, final.num_classes = last, last.num_classes
         if last.alpha is not None and "alpha" in last.alpha:
             final.probability = arch_probability(last.alpha["alpha"], final.arch)
+    if rank is not None:
+        from nni_autotsnet.shortlist import ranked_arch
+
+        if last is None:
+            raise ExportError(f"{root}: no part*_* folder with part.json; --rank needs the search's last part")
+        arch, row = ranked_arch(root, rank)
+        layout = make_layout(load_preset(last.preset), last.parts)
+        arch = check_arch(layout, arch, source=f"{root / 'ranking.csv'} rank {rank}")
+        return [Candidate(f"{final.name}-ranked{rank}", arch, last.preset, last.parts, last.num_classes,
+                          float(row["probability"]), last)]
     if top is None:
         return [final]
     if last is None:
@@ -243,7 +255,8 @@ def _write_summary(rows: list[dict], out: Path, note: str) -> str:
 
 
 def export(search_dir: Path | None = None, *, arch: Path | None = None, preset: str | None = None,
-           out: Path | None = None, top: int | None = None, weights: bool = False, latency_runs: int = 20,
+           out: Path | None = None, top: int | None = None, rank: int | None = None, weights: bool = False,
+           latency_runs: int = 20,
            views: str | None = None, num_classes: int | None = None,
            latency_table: Path | None = None) -> tuple[pd.DataFrame, str]:
     """Export a search directory's final (or ``top``) architectures, or one arch file; see the module doc.
@@ -252,7 +265,7 @@ def export(search_dir: Path | None = None, *, arch: Path | None = None, preset: 
     ``PresetError`` for user errors.
     """
     if search_dir is not None:
-        candidates = read_search_dir(Path(search_dir), preset, top)
+        candidates = read_search_dir(Path(search_dir), preset, top, rank)
     else:
         candidates = [read_arch_file(Path(arch), preset)]
         candidates[0].num_classes = num_classes
@@ -291,6 +304,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--preset", help="preset name or YAML path, for an arch JSON that does not record one")
     p.add_argument("--num-classes", type=int, metavar="K", help="classifier size for --arch (default: the preset's)")
     p.add_argument("--top", type=int, metavar="N", help="export the N most likely architectures of the last part")
+    p.add_argument("--rank", type=int, metavar="R", help="export row R of the search's ranking.csv (its shortlist)")
     p.add_argument("--weights", action="store_true", help="inherit weights from the last part's supernet.pt")
     p.add_argument("--out", type=Path, metavar="DIR", help="output directory (default: SEARCH_DIR/export or ./export)")
     p.add_argument("--latency-runs", type=int, default=20, metavar="R", help="timed forward passes (0: no latency)")
@@ -302,15 +316,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = p.parse_args(argv)
         if (args.search_dir is None) == (args.arch is None):
             p.error("give a SEARCH_DIR or --arch ARCH.json (one of them)")
-        if args.arch is not None and (args.top or args.weights):
-            p.error("--top and --weights need a SEARCH_DIR, not --arch")
+        if args.arch is not None and (args.top or args.weights or args.rank):
+            p.error("--top, --rank and --weights need a SEARCH_DIR, not --arch")
+        if args.top is not None and args.rank is not None:
+            p.error("give --top N or --rank R, not both")
+        if args.rank is not None and args.rank < 1:
+            p.error(f"--rank must be >= 1, got {args.rank}")
         if args.top is not None and args.top < 1:
             p.error(f"--top must be >= 1, got {args.top}")
     except SystemExit as exit_:  # argparse printed its usage and message
         return int(exit_.code or 0)
     if args.threads:
         torch.set_num_threads(args.threads)
-    _, text = export(args.search_dir, arch=args.arch, preset=args.preset, out=args.out, top=args.top,
+    _, text = export(args.search_dir, arch=args.arch, preset=args.preset, out=args.out, top=args.top, rank=args.rank,
                      weights=args.weights, latency_runs=args.latency_runs, views=args.views,
                      num_classes=args.num_classes, latency_table=args.latency_table)
     print(text)

@@ -43,7 +43,8 @@ __all__ = ["RANKING_FILE", "RANKING_COLUMNS", "OPTIONAL_COLUMNS", "RankingError"
 
 RANKING_FILE = "ranking.csv"
 RANKING_COLUMNS = ("arch", "gflops", "inherited_acc", "scratch_acc")
-OPTIONAL_COLUMNS = ("scratch_run", "supernet")
+# scratch_run, supernet: a comparison's; rank, params, probability, latency_ms, arch_json: a search's shortlist
+OPTIONAL_COLUMNS = ("scratch_run", "supernet", "rank", "params", "probability", "latency_ms", "arch_json")
 
 
 class RankingError(UserError):

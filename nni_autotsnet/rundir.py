@@ -32,7 +32,7 @@ PART_DIR = re.compile(r"^part(\d+)_(sparse|fusion|all)$")
 
 # result.json of a search directory (python -m nni_autotsnet.search)
 SEARCH_RESULT_KEYS = ("accuracy", "gflops", "params", "in_window", "beta", "flops_window", "expected_gflops",
-                      "entropy", "health", "healthy", "preset", "parts", "seconds")
+                      "entropy", "health", "healthy", "preset", "parts", "seconds", "supernet_choice", "shortlist")
 # result.json of a training run directory (python -m nni_autotsnet.train; random search's runs)
 TRAIN_RESULT_KEYS = ("label", "preset", "parts", "arch_file", "gflops", "params", "val_acc", "best_val_acc",
                      "epochs", "seed", "seconds")

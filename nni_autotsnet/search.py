@@ -48,6 +48,7 @@ from nni_autotsnet.rundir import (ALPHA_FILE, ALPHA_HISTORY_FILE, ARCH_FILE, CON
                                   SEARCH_RESULT_KEYS, SUPERNET_FILE, part_dir as part_folder, write_result)
 from nni_autotsnet.runtime import EpochSeededLoader, build_datasets, in_nni_trial, is_rank_zero, say
 from nni_autotsnet.search_space import CostModel, load_arch, load_preset, make_layout, save_arch
+from nni_autotsnet.search_space.arch import arch_digest
 from nni_autotsnet.supernet import carry_over, read_part
 
 __all__ = ["main", "run_search", "run_part", "make_strategy", "health_line", "SearchError"]
@@ -233,7 +234,19 @@ def _part_supernet(config: ExperimentConfig, part: PartConfig, index: int, fixed
         copied, total = carry_over(read_part(previous), fixed, model)
         say(f"[part {index}/{len(config.search.parts)} {part.name}] starts from {previous.name}'s supernet: "
             f"{copied} of {total} tensors inherited")
+    if config.search.attention_init == "identity":
+        _searched_se_near_identity(model)
     return strategy, model
+
+
+def _searched_se_near_identity(model) -> int:
+    """Start every SE candidate of a searched attention slot near the identity (search.attention_init); returns how many."""
+    from nni_autotsnet.models.attention import SqueezeExcite3d, start_near_identity
+
+    found = [m for name, m in model.named_modules() if isinstance(m, SqueezeExcite3d) and name.endswith("attention.se")]
+    for se in found:
+        start_near_identity(se)
+    return len(found)
 
 
 def _part_trainer(config: ExperimentConfig, part: PartConfig, index: int, part_dir: Path, strategy,
@@ -314,7 +327,10 @@ def run_search(config: ExperimentConfig, out: Path, report_to_nni: bool = False,
             health[part.name] = _last_health(history)
 
     metrics = pd.concat(histories, ignore_index=True) if histories else pd.DataFrame()
+    supernet_choice = dict(fixed)
+    fixed, shortlist = _rank_and_shortlist(config, out, fixed, train_ds, val_ds)
     result = _search_result(config, fixed, metrics, health, train_ds.num_classes, time.perf_counter() - start)
+    result.update(supernet_choice=arch_digest(supernet_choice), shortlist=shortlist)
     if not is_rank_zero():
         return result
     save_arch(fixed, out / ARCH_FILE, preset=config.preset, parts=parts[-1].name)
@@ -328,6 +344,37 @@ def run_search(config: ExperimentConfig, out: Path, report_to_nni: bool = False,
                                  "params_m": result["params"] / 1e6,
                                  "healthy": float(bool(result["healthy"])) if result["healthy"] is not None else -1.0})
     return result
+
+
+def _rank_and_shortlist(config: ExperimentConfig, out: Path, fixed: dict, train_ds, val_ds) -> tuple[dict, dict | None]:
+    """``ranking.csv`` from the last part (search.rank_candidates), then the shortlist's winner (search.shortlist).
+
+    Returns the search's architecture (the winner, or ``fixed``: the most likely one) and the
+    shortlist's summary for ``result.json``. A ranking that a killed run wrote is reused. On rank zero only.
+    """
+    from nni_autotsnet.ranking import RANKING_FILE
+    from nni_autotsnet.shortlist import rank_search, read_shortlist, run_shortlist
+
+    s, parts = config.search, config.search.parts
+    if s.rank_candidates == 0 or not is_rank_zero():
+        return fixed, None
+    last = read_part(part_folder(out, len(parts), parts[-1].name))
+    if not (out / RANKING_FILE).is_file():
+        latency = (search_latency_fn(config, last.fixed, train_ds.num_classes)
+                   if s.latency_table is not None else None)
+        say(f"ranking: {s.rank_candidates} candidates from the last part's alpha, scored on its supernet")
+        table = rank_search(config, last, out, train_ds, val_ds, latency)
+        say(f"ranking: {len(table)} distinct candidates in {out / RANKING_FILE}; the best scores "
+            f"{table['inherited_acc'].iloc[0]:.3f} on the supernet")
+    if s.shortlist == 0:
+        return fixed, None
+    say(f"shortlist: training the top {s.shortlist} of {out / RANKING_FILE} from scratch")
+    winner, seconds = run_shortlist(config, last, out)
+    table = read_shortlist(out)
+    row = table[table["arch"] == arch_digest(winner)].iloc[0]
+    say(f"shortlist: rank {int(row['rank'])} ({row['arch']}) wins with validation accuracy {row['scratch_acc']:.3f}")
+    return winner, {"trained": int(table["scratch_acc"].notna().sum()), "winner_rank": int(row["rank"]),
+                    "winner_val_acc": float(row["scratch_acc"]), "seconds": seconds}
 
 
 def _search_result(config: ExperimentConfig, fixed: dict, metrics, health: dict[str, str | None], num_classes: int,

@@ -23,7 +23,7 @@ from nni_autotsnet.data.testing import small_benchmark
 from nni_autotsnet.ranking import RANKING_COLUMNS, read_ranking_table
 
 ROOT = Path(__file__).resolve().parents[1]
-QUICK = ["search.num_samples=2", "search.epochs={sparse: 1, fusion: 1, all: 1}", "search.metric_samples=8",
+QUICK = ["search.num_samples=2", "search.rank_candidates=3", "search.epochs={sparse: 1, fusion: 1, all: 1}", "search.metric_samples=8",
          "train.epochs=1", "train.epoch_scale=1.0", "train.warmup_epochs=0", "train.eval_views=1",
          "data.batch_size=4", "data.num_workers=0", "trainer.threads=1", "random.port=18778"]
 RESULT_FILES = ("result.json", "metrics.json", "model.pt", "supernet.pt", "random.csv", "ranking.csv", "arch.json")

@@ -23,7 +23,7 @@ def finished(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("nnictl")
     bench = small_benchmark(tmp / "bench")
     command = (f"python -m nni_autotsnet.search --config {REPO / 'experiments' / 'tiny.yaml'} data.benchmark={bench} "
-               "search.num_samples=2 search.epochs.sparse=1 search.epochs.fusion=1 search.epochs.all=1 "
+               "search.num_samples=2 search.rank_candidates=3 search.epochs.sparse=1 search.epochs.fusion=1 search.epochs.all=1 "
                "search.metric_samples=8 data.batch_size=4 data.num_workers=0")
     config = {
         "experimentName": "test-parsec", "searchSpace": {"beta": {"_type": "choice", "_value": BETAS}},

@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 def test_a_stopped_experiment_resumes_its_running_trial(tmp_path):
     bench = small_benchmark(tmp_path / "bench")
     command = (f"python -m nni_autotsnet.search --config {REPO / 'experiments' / 'tiny.yaml'} data.benchmark={bench} "
-               "search.parts=[sparse] search.epochs.sparse=6 search.num_samples=2 search.metric_samples=8 "
+               "search.parts=[sparse] search.epochs.sparse=6 search.num_samples=2 search.rank_candidates=3 search.metric_samples=8 "
                "data.batch_size=2 data.num_workers=0 trainer.threads=1")
     config = {
         "experimentName": "test-resume", "searchSpace": {"beta": {"_type": "choice", "_value": [0.2]}},

@@ -108,7 +108,7 @@ def bench(tmp_path_factory):
 def test_search_runs_in_bf16(bench, tmp_path):
     out = tmp_path / 'search'
     code = search_cli.main(['--config', 'experiments/tiny.yaml', '--out', str(out), f'data.benchmark={bench}',
-                            'search.parts=[all]', 'search.epochs={all: 1}', 'search.num_samples=2', 'search.warmup=0',
+                            'search.parts=[all]', 'search.epochs={all: 1}', 'search.num_samples=2', 'search.rank_candidates=3', 'search.warmup=0',
                             'search.metric_samples=8', 'data.batch_size=4', 'data.num_workers=0',
                             'trainer.threads=1', 'trainer.precision=bf16-mixed'])
     assert code == 0

@@ -142,7 +142,7 @@ def supernet(tmp_path_factory):
 
     bench = small_benchmark(tmp_path_factory.getbasetemp() / "train_bench")  # test_train_evaluate's: built once
     config = load_config("experiments/tiny.yaml", [
-        f"data.benchmark={bench}", "search.parts=[all]", "search.epochs={all: 1}", "search.num_samples=2",
+        f"data.benchmark={bench}", "search.parts=[all]", "search.epochs={all: 1}", "search.num_samples=2", "search.rank_candidates=3",
         "search.metric_samples=8", "data.batch_size=4", "data.num_workers=0", "trainer.threads=1"])
     out = tmp_path_factory.mktemp("ranking_search")
     threads = torch.get_num_threads()

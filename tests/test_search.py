@@ -14,7 +14,7 @@ from nni_autotsnet.search import main
 from nni_autotsnet.search_space import PRESET_NAMES, check_arch, load_arch, make_layout, load_preset
 from nni_autotsnet.search_space.presets import PRESET_DIR
 
-QUICK = ["search.num_samples=2", "search.epochs={sparse: 1, fusion: 1, all: 1}", "search.metric_samples=8",
+QUICK = ["search.num_samples=2", "search.rank_candidates=3", "search.epochs={sparse: 1, fusion: 1, all: 1}", "search.metric_samples=8",
          "data.batch_size=4", "data.num_workers=0", "trainer.threads=1"]
 
 

@@ -19,7 +19,7 @@ def test_search_command_on_two_processes(tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "nni_autotsnet.search", "--config", str(REPO / "experiments" / "tiny.yaml"),
          "--out", str(out), f"data.benchmark={bench}", "search.parts=[sparse, fusion]", "search.epochs.sparse=2",
-         "search.epochs.fusion=1", "search.num_samples=2", "search.metric_samples=8", "data.batch_size=2",
+         "search.epochs.fusion=1", "search.num_samples=2", "search.rank_candidates=3", "search.metric_samples=8", "data.batch_size=2",
          "data.num_workers=0", "trainer.threads=1", "trainer.accelerator=cpu", "trainer.devices=2"],
         capture_output=True, text=True, cwd=REPO, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]

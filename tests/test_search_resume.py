@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 def _command(out: Path, bench: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "nni_autotsnet.search", "--config", str(REPO / "experiments" / "tiny.yaml"),
             "--out", str(out), f"data.benchmark={bench}", "search.parts=[sparse]", "search.epochs.sparse=5",
-            "search.warmup=0.2", "search.beta=0.2", "search.num_samples=2", "search.metric_samples=8",
+            "search.warmup=0.2", "search.beta=0.2", "search.num_samples=2", "search.rank_candidates=3", "search.metric_samples=8",
             "data.batch_size=2", "data.num_workers=1", "trainer.threads=1", *extra]
 
 

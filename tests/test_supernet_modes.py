@@ -128,3 +128,32 @@ def test_distillation_loss_and_mix():
 def test_bad_modes_are_refused(kwargs, match):
     with pytest.raises(ValueError, match=match):
         Parsec(**kwargs)
+
+
+def test_searched_se_candidates_start_near_the_identity_and_fixed_ones_do_not():
+    from nni_autotsnet.models.attention import SqueezeExcite3d
+    from nni_autotsnet.search import _searched_se_near_identity
+    from nni_autotsnet.search_space import TwoStreamSpace
+
+    space = TwoStreamSpace.from_preset("tiny32", parts="all", num_classes=10)
+    model = Parsec().mutate_model(space)
+    se = {name: m for name, m in model.named_modules() if isinstance(m, SqueezeExcite3d)}
+    searched = [n for n in se if n.endswith("attention.se")]
+    fixed = [n for n in se if not n.endswith("attention.se")]
+    assert searched and fixed
+    before = {n: se[n].expand.weight.clone() for n in fixed}
+    assert _searched_se_near_identity(model) == len(searched)
+    for n in searched:
+        assert not se[n].expand.weight.any()
+        assert torch.allclose(torch.sigmoid(se[n].expand.bias), torch.tensor(0.95))
+    assert all(torch.equal(se[n].expand.weight, before[n]) for n in fixed)  # trained as always
+    # on a plain model's SE block: the output is 0.95 of the input, whatever the input
+    from nni_autotsnet.models import build_model
+    from nni_autotsnet.models.attention import start_near_identity
+    from nni_autotsnet.search_space import make_layout, load_preset
+
+    plain = next(m for m in build_model("tiny32", make_layout(load_preset("tiny32"), "all").defaults(), parts="all",
+                                        num_classes=10).modules() if isinstance(m, SqueezeExcite3d))
+    start_near_identity(plain)
+    x = torch.randn(2, plain.expand.out_channels, 2, 4, 4)
+    assert torch.allclose(plain(x), 0.95 * x, atol=1e-6)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["SqueezeExcite3d", "NonLocal3d", "make_attention"]
+__all__ = ["SqueezeExcite3d", "NonLocal3d", "make_attention", "start_near_identity"]
 
 
 class SqueezeExcite3d(nn.Module):
@@ -22,6 +22,21 @@ class SqueezeExcite3d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * self.gate(self.expand(self.act(self.reduce(self.pool(x)))))
+
+
+def start_near_identity(se: SqueezeExcite3d, gate: float = 0.95) -> None:
+    """Make a fresh SE block pass its input almost unchanged: the gate starts at ``gate`` for every channel.
+
+    A fresh SE halves its input (sigmoid(0)); in a supernet whose attention slot is searched that
+    makes the SE path look different from ``none`` before it has learned anything, so alpha can
+    favour it (or drop it) on noise. Zero expand weights and a bias of ``logit(gate)`` start it as
+    the non-local block starts (its residual's batch-norm weight zero): as the identity, with
+    gradients still reaching the expand weights through the gate.
+    """
+    with torch.no_grad():
+        se.expand.weight.zero_()
+        if se.expand.bias is not None:
+            se.expand.bias.fill_(float(torch.logit(torch.tensor(gate))))
 
 
 class NonLocal3d(nn.Module):

@@ -1,0 +1,165 @@
+"""A search's ranked shortlist (issue 19 part 3): candidates drawn from alpha, scored on the supernet, the best trained.
+
+A supernet finds the top tenth of a space reliably but not its single best architecture (Zhang et
+al., "How does supernet help in NAS"), and NNI's users ask for a ranking, not only the most likely
+architecture (microsoft/nni#4795). At the end of a search:
+
+* :func:`rank_search` draws ``search.rank_candidates`` distinct architectures from the last part's
+  alpha (inside the cost window when there is one), scores each on the part's supernet (inherited
+  weights, batch norm recalibrated, validation split) and writes the search directory's
+  ``ranking.csv``, best first;
+* :func:`run_shortlist` trains the top ``search.shortlist`` rows from scratch (the train recipe,
+  ``search.shortlist_epochs`` epochs), fills their ``scratch_acc`` (validation accuracy, the
+  selection criterion) and returns the one with the best, which becomes the search's ``arch.json``.
+
+``ranking.csv`` is a ranking table (:mod:`nni_autotsnet.ranking`: ``arch``, ``gflops``,
+``inherited_acc``, ``scratch_acc``) with the columns ``rank``, ``params``, ``probability``
+(P(arch | alpha)), ``latency_ms`` (predicted, with a latency table) and ``arch_json`` (the full
+architecture), so ``python -m nni_autotsnet.report`` reads it and ``export --rank R`` exports row R.
+GFLOPs are multiply-adds per view.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from nni_autotsnet.config import ExperimentConfig
+from nni_autotsnet.errors import UserError
+from nni_autotsnet.ranking import RANKING_FILE, inherited_accuracy, read_ranking_table, write_ranking_table
+from nni_autotsnet.rundir import RESULT_FILE
+from nni_autotsnet.search_space import CostModel, load_preset, make_layout
+from nni_autotsnet.search_space.arch import arch_digest
+from nni_autotsnet.supernet import Part
+
+__all__ = ["SHORTLIST_DIR", "draw_candidates", "rank_search", "read_shortlist", "run_shortlist", "ranked_arch"]
+
+SHORTLIST_DIR = "shortlist"  # <search>/shortlist/<digest>/: the shortlist's training runs
+
+
+def draw_candidates(alpha: Mapping[str, Mapping[str, Any]], fixed: Mapping[str, Any], n: int, seed: int = 0,
+                    accept: Callable[[Mapping[str, Any]], bool] | None = None,
+                    max_draws: int | None = None) -> list[tuple[dict[str, Any], float]]:
+    """Up to ``n`` distinct architectures drawn from alpha.json's per-label ``probs``, with P(arch | alpha).
+
+    Each label is drawn independently (PARSEC's distribution); ``fixed`` (the labels earlier parts
+    pinned) completes every architecture; ``accept`` (e.g. "inside the window") filters; at most
+    ``max_draws`` draws (default ``50 n``) so that a concentrated alpha ends the loop.
+    """
+    rng = np.random.default_rng(seed)
+    labels = list(alpha)
+    probs = [np.asarray(alpha[label]["probs"], dtype=float) for label in labels]
+    probs = [p / p.sum() for p in probs]
+    found: dict[str, tuple[dict[str, Any], float]] = {}
+    for _ in range(max_draws or 50 * n):
+        if len(found) == n:
+            break
+        picks = [int(rng.choice(len(p), p=p)) for p in probs]
+        arch = {**fixed, **{label: alpha[label]["values"][i] for label, i in zip(labels, picks)}}
+        key = arch_digest(arch)
+        if key in found or (accept is not None and not accept(arch)):
+            continue
+        found[key] = (arch, float(math.prod(p[i] for p, i in zip(probs, picks))))
+    return list(found.values())
+
+
+def rank_search(config: ExperimentConfig, part: Part, search_dir: Path, train_ds, val_ds,
+                latency_fn: Callable[[Mapping[str, Any]], float] | None = None) -> pd.DataFrame:
+    """Write ``search_dir/ranking.csv`` for the last ``part`` (see the module doc) and return it."""
+    s = config.search
+    if part.alpha is None or "alpha" not in part.alpha:
+        raise UserError(f"{part.path / 'alpha.json'}: missing; the ranking draws its candidates from alpha")
+    layout = make_layout(load_preset(part.preset), part.parts)
+    cost = CostModel(layout, part.num_classes or train_ds.num_classes)
+    window = s.flops_window
+
+    def accept(arch: Mapping[str, Any]) -> bool:
+        if s.cost == "latency" and s.latency_window is not None and latency_fn is not None:
+            return s.latency_window[0] <= latency_fn(arch) <= s.latency_window[1]
+        return window is None or window[0] <= cost.flops(arch) / 1e9 <= window[1]
+
+    drawn = draw_candidates(part.alpha["alpha"], part.fixed, s.rank_candidates, seed=s.seed, accept=accept)
+    archs = [arch for arch, _ in drawn]
+    accuracy = inherited_accuracy(part.path, archs, train_ds, val_ds, calibration_batches=s.rank_calibration_batches,
+                                  batch_size=config.data.batch_size, num_workers=config.data.num_workers, seed=s.seed)
+    rows = []
+    for (arch, prob), acc in zip(drawn, accuracy):
+        row = {"arch": arch_digest(arch), "gflops": cost.flops(arch) / 1e9, "inherited_acc": acc,
+               "scratch_acc": float("nan"), "params": cost.params(arch), "probability": prob,
+               "arch_json": json.dumps(arch, sort_keys=True)}
+        if latency_fn is not None:
+            row["latency_ms"] = latency_fn(arch)
+        rows.append(row)
+    frame = pd.DataFrame(rows).sort_values(["inherited_acc", "probability"], ascending=False, kind="stable")
+    frame.insert(0, "rank", range(1, len(frame) + 1))
+    return write_ranking_table(frame.to_dict("records"), search_dir / RANKING_FILE)
+
+
+def read_shortlist(search_dir: Path) -> pd.DataFrame:
+    """A search directory's ``ranking.csv`` with its ``rank`` and ``arch_json`` columns (errors name the file)."""
+    path = Path(search_dir) / RANKING_FILE
+    if not path.is_file():
+        raise UserError(f"{path}: missing; the search writes it when search.rank_candidates > 0")
+    frame = read_ranking_table(path)
+    for column in ("rank", "arch_json"):
+        if column not in frame.columns:
+            raise UserError(f"{path}: no column {column!r}: not a search's ranking (a comparison's ranking table?)")
+    return frame
+
+
+def ranked_arch(search_dir: Path, rank: int) -> tuple[dict[str, Any], Mapping[str, Any]]:
+    """The architecture of row ``rank`` (1-based) of a search's ``ranking.csv``, and the row."""
+    frame = read_shortlist(search_dir)
+    rows = frame[frame["rank"] == rank]
+    if rows.empty:
+        raise UserError(f"{Path(search_dir) / RANKING_FILE}: no rank {rank} (ranks 1 to {int(frame['rank'].max())})")
+    row = rows.iloc[0]
+    return json.loads(row["arch_json"]), row
+
+
+def _shortlist_config(config: ExperimentConfig) -> ExperimentConfig:
+    """The train recipe at ``search.shortlist_epochs`` (the warm-up kept shorter than training)."""
+    epochs = config.search.shortlist_epochs
+    if epochs is None:
+        return config
+    train = dataclasses.replace(config.train, epochs=epochs,
+                                warmup_epochs=min(config.train.warmup_epochs, max(0, epochs - 1)))
+    raw = json.loads(json.dumps(config.raw))
+    raw.setdefault("train", {}).update(epochs=epochs, warmup_epochs=train.warmup_epochs, epoch_scale=1.0)
+    return dataclasses.replace(config, train=train, raw=raw)
+
+
+def run_shortlist(config: ExperimentConfig, part: Part, search_dir: Path) -> tuple[dict[str, Any], float]:
+    """Train the top ``search.shortlist`` rows from scratch; return the best one's architecture and the seconds.
+
+    Each is a training run in ``search_dir/shortlist/<digest>/`` (skipped when finished, resumed when
+    interrupted); the winner has the best last-epoch validation accuracy (ties: the best epoch's,
+    then the supernet's rank). Their accuracies go into ``ranking.csv``'s ``scratch_acc``.
+    """
+    from nni_autotsnet.training import train
+
+    frame = read_shortlist(search_dir)
+    shortlist_config = _shortlist_config(config)
+    results, seconds = {}, 0.0
+    for _, row in frame.head(config.search.shortlist).iterrows():
+        run = search_dir / SHORTLIST_DIR / row["arch"]
+        if (run / RESULT_FILE).is_file():
+            result = json.loads((run / RESULT_FILE).read_text())
+        else:
+            result = train(shortlist_config, json.loads(row["arch_json"]), part.preset, part.parts, run,
+                           label=f"shortlist-rank{int(row['rank'])}", resume=(run / "last.ckpt").is_file())
+        results[row["arch"]] = result
+        seconds += float(result["seconds"])
+    frame["scratch_acc"] = [results[a]["val_acc"] if a in results else float("nan") for a in frame["arch"]]
+    write_ranking_table(frame.to_dict("records"), search_dir / RANKING_FILE)
+    order = frame[frame["arch"].isin(results)].assign(
+        best=[results[a]["best_val_acc"] for a in frame["arch"] if a in results])
+    winner = order.sort_values(["scratch_acc", "best", "rank"], ascending=[False, False, True], kind="stable").iloc[0]
+    return json.loads(winner["arch_json"]), seconds
+
