@@ -1,0 +1,108 @@
+"""The search-quality scripts end to end at toy size: ground truth, supernet modes' ranking, the comparison.
+
+``benchmarks/ground_truth.py`` (the random search's architectures, two seeds, EMA on so the raw
+weights are evaluated too), ``benchmarks/supernet_ranking.py`` (two modes) on its table, and
+``benchmarks/compare_search.py`` (one search with a shortlist) against it. The figures are noise
+at this size; the tests check what runs, what is written and that a second run recomputes nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import io
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from nni_autotsnet.data.testing import small_benchmark
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = "experiments/random_tiny32.yaml"
+
+
+def _script(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    bench = small_benchmark(tmp_path_factory.getbasetemp() / "quality_bench")
+    return [f"data.benchmark={bench}", "data.cache=null", "data.batch_size=4", "data.num_workers=0",
+            "trainer.threads=1", "train.epochs=1", "train.warmup_epochs=0", "train.eval_views=1",
+            "train.ema_decay=0.9", "search.num_samples=2", "search.metric_samples=8", "search.rank_candidates=3",
+            "search.rank_calibration_batches=1"]
+
+
+@pytest.fixture(scope="module")
+def truth(quick, tmp_path_factory):
+    out = tmp_path_factory.mktemp("truth")
+    assert _script("ground_truth").main(["--config", CONFIG, "--out", str(out), "--archs", "3", "--x3d",
+                                         "--train-seeds", "0,1", *quick]) == 0
+    return out
+
+
+def _mtimes(out: Path) -> dict[str, int]:
+    return {str(p): p.stat().st_mtime_ns for p in out.rglob("*") if p.name in ("result.json", "metrics.json")}
+
+
+def test_ground_truth_trains_every_architecture_with_every_seed(truth, quick):
+    table = pd.read_csv(truth / "archs.csv", dtype={"arch": str})
+    assert list(table["arch"])[0] == "x3d" and len(table) == 4
+    for column in ("top1_s0", "top1_s1", "raw_top1_s0", "mean", "std", "val_s0", "gflops"):
+        assert table[column].notna().all(), column
+    assert ((table["mean"] - (table["top1_s0"] + table["top1_s1"]) / 2).abs() < 1e-9).all()
+    figures = dict(pd.read_csv(truth / "figures.csv").itertuples(index=False))
+    assert {"seed_tau", "seed_tau_low", "seed_tau_high", "max_seed_std_points"} <= set(figures)
+    before = _mtimes(truth)
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert _script("ground_truth").main(["--config", CONFIG, "--out", str(truth), "--archs", "3", "--x3d",
+                                             "--train-seeds", "0,1", *quick]) == 0
+    assert _mtimes(truth) == before  # nothing retrained or re-evaluated
+
+
+def test_the_lanes_split_the_units(quick, tmp_path):
+    # lane 1 of 2 of one seed x 2 architectures trains only the second; no summary until both lanes are done
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        _script("ground_truth").main(["--config", CONFIG, "--out", str(tmp_path), "--archs", "2",
+                                      "--train-seeds", "0", "--lane", "1/2", *quick])
+    assert len(list((tmp_path / "runs").glob("*/seed0/result.json"))) == 1 and not (tmp_path / "archs.csv").exists()
+    assert "1 of 2 units left" in out.getvalue()
+
+
+def test_supernet_modes_are_ranked_against_the_seed_means(truth, quick, tmp_path):
+    assert _script("supernet_ranking").main(["--config", CONFIG, "--truth", str(truth), "--out", str(tmp_path),
+                                             "--modes", "uniform,sandwich-distill", "--epochs", "1",
+                                             "--calibration-batches", "1", *quick]) == 0
+    modes = pd.read_csv(tmp_path / "modes.csv")
+    assert list(modes["mode"]) == ["uniform", "sandwich-distill"]
+    assert modes["precision@3"].between(0, 1).all() and (modes["supernet minutes"] > 0).all()
+    ranking = pd.read_csv(tmp_path / "uniform" / "ranking.csv", dtype={"arch": str})
+    assert len(ranking) == 3 and "x3d" not in set(ranking["arch"])  # the draws of the space only
+
+
+def test_the_comparison_uses_the_ground_truth_as_random_search(truth, quick, tmp_path):
+    args = ["--config", CONFIG, "--truth", str(truth), "--out", str(tmp_path), "--search-seeds", "0",
+            "--train-seeds", "0,1", *quick, "search.parts=[all]", "search.epochs={all: 1}", "search.shortlist=1",
+            "search.shortlist_epochs=1"]
+    assert _script("compare_search").main(args) == 0
+    table = pd.read_csv(tmp_path / "compare.csv")
+    assert table["model"].iloc[0] == "searched, search seed 0" and table["n"].iloc[0] == 2
+    assert "random, selected by validation accuracy" in set(table["model"])
+    curve = pd.read_csv(tmp_path / "anytime.csv")
+    assert list(curve["n"]) == [1, 2, 3] and (tmp_path / "anytime.png").is_file()
+    figures = dict(pd.read_csv(tmp_path / "figures.csv").itertuples(index=False))
+    assert 0 <= figures["p_random_curve"] <= 1 and figures["search_min_each"] > 0
+    before = _mtimes(tmp_path)
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert _script("compare_search").main(args) == 0
+    assert _mtimes(tmp_path) == before
