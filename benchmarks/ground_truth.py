@@ -112,26 +112,33 @@ class GroundTruth:
 
         rows, ema = [], bool(self.config.train.ema_decay)
         for name, *_ in self.archs:
-            runs = [self.run_dir(name, s) for s in self.train_seeds]
+            runs = [self.run_dir(name, s) for s in self.train_seeds if self.done(self.run_dir(name, s))]
+            if not runs:  # a partial summary (--summary) lists what has finished
+                continue
             result = json.loads((runs[0] / "result.json").read_text())
             row: dict[str, Any] = {"arch": name, "gflops": result["gflops"], "params_m": result["params"] / 1e6}
             for kind in (["", "raw_"] if ema else [""]):
                 acc = [100 * json.loads(self.eval_file(r, raw=bool(kind)).read_text())["top1"] for r in runs]
-                for s, a in zip(self.train_seeds, acc):
-                    row[f"{kind}top1_s{s}"] = a
+                for r, a in zip(runs, acc):
+                    row[f"{kind}top1_{r.name.replace('seed', 's')}"] = a
                 row[f"{kind}mean"] = sum(acc) / len(acc)
                 row[f"{kind}std"] = float(pd.Series(acc).std(ddof=1)) if len(acc) > 1 else float("nan")
-            for s, r in zip(self.train_seeds, runs):
-                row[f"val_s{s}"] = 100 * json.loads((r / "result.json").read_text())["val_acc"]
+            for r in runs:
+                row[f"val_{r.name.replace('seed', 's')}"] = 100 * json.loads((r / "result.json").read_text())["val_acc"]
             rows.append(row)
         table = pd.DataFrame(rows)
-        figures: dict[str, float] = {"archs": len(table), "seeds": len(self.train_seeds)}
+        table = table[[c for c in table.columns if not c.startswith(("top1_", "raw_", "val_"))] +
+                      sorted(c for c in table.columns if c.startswith(("top1_", "raw_", "val_")))]
+        seed_columns = [c for c in table.columns if c.startswith("top1_s")]
+        figures: dict[str, float] = {"archs": len(table), "seeds": len(self.train_seeds),
+                                     "archs_with_all_seeds": int(table[seed_columns].notna().all(axis=1).sum())}
         for kind in (["", "raw_"] if ema else [""]):
             figures[f"{kind}max_seed_std_points"] = float(table[f"{kind}std"].max())
             figures[f"{kind}mean_seed_std_points"] = float(table[f"{kind}std"].mean())
             figures[f"{kind}span_of_means_points"] = float(table[f"{kind}mean"].max() - table[f"{kind}mean"].min())
-            if len(self.train_seeds) > 1 and len(table) > 2:
-                columns = [table[f"{kind}top1_s{s}"].tolist() for s in self.train_seeds]
+            complete = table.dropna(subset=[f"{kind}top1_s{s}" for s in self.train_seeds if f"{kind}top1_s{s}" in table])
+            if len(self.train_seeds) > 1 and len(complete) > 2 and all(f"{kind}top1_s{s}" in table for s in self.train_seeds):
+                columns = [complete[f"{kind}top1_s{s}"].tolist() for s in self.train_seeds]
                 ceiling = bootstrap_interval(columns, seed_tau)  # resamples the architectures
                 figures[f"{kind}seed_tau"], figures[f"{kind}seed_tau_low"], figures[f"{kind}seed_tau_high"] = ceiling
         return table, figures
@@ -162,12 +169,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--only", default="", help="comma-separated digests (or x3d) to keep: a recipe probe")
     parser.add_argument("--train-seeds", type=_seeds, default=[0, 1, 2], help="e.g. 0,1,2")
     parser.add_argument("--lane", default="0/1", help="K/N: this process runs every N-th unit from the K-th")
+    parser.add_argument("--summary", action="store_true", help="only write the summary of the finished units")
     parser.add_argument("overrides", nargs="*", metavar="key.sub=value", help="config overrides (the recipe)")
     args = parser.parse_args(argv)
     lane, lanes = (int(v) for v in args.lane.split("/"))
     truth = GroundTruth(args.config, args.overrides, args.out, args.archs, args.x3d,
                         [s for s in args.only.split(",") if s], args.train_seeds)
     units = truth.units()
+    if args.summary:
+        truth.write_summary()
+        print((args.out / "ground_truth.md").read_text())
+        return 0
     start = time.perf_counter()
     for i, unit in enumerate(units):
         run = truth.run_dir(unit[0], unit[4])
