@@ -129,6 +129,19 @@ KEYS: dict[str, Key | dict[str, Key]] = {
         "val_views": Key(1, (int, str), "temporal views per validation video during the search"),
         "cache": Key(None, str, "folder of the decoded-frame cache (decode each video once); null: decode every clip",
                      path=True),
+        # A data set as it ships (docs/data.md): SSv2, UCF101, HMDB51 or a folder per class.
+        "format": Key(None, str, "csv, kinetics, ssv2, ucf101, hmdb51 or folders; null: csv with data.train, else "
+                      "told from data.annotations' files"),
+        "annotations": Key(None, str, "the data set's folder in the formats ssv2 (its JSON files), ucf101 "
+                           "(classInd.txt and the lists), hmdb51 (the split files), folders (the class folders); "
+                           "replaces data.train / data.val; videos under data.root (default: this folder)", path=True),
+        "split_number": Key(1, int, "ucf101 / hmdb51: which of the three official splits",
+                            (lambda v: v in (1, 2, 3), "1, 2 or 3")),
+        "val_fraction": Key(0.1, float, "ucf101 / hmdb51 / folders: fraction of each class's training videos held "
+                            "out for validation (whole recordings), drawn by split_seed",
+                            (lambda v: 0 < v < 1, "in (0, 1)")),
+        "test_fraction": Key(0.1, float, "folders: fraction of each class's videos for the test split", BELOW_1),
+        "split_seed": Key(0, int, "seeds the held-out draw: same files, fractions and seed, same split"),
     },
     "search": {
         "num_samples": Key(13, int, "K, architectures sampled per step (supplement: 13)",
@@ -462,7 +475,10 @@ def _data(r: YamlReader, base: Path, preset: Preset) -> DataConfig:
 
     d, values = _read(r, "data", base)
     values["preset"] = values["preset"] or preset.name
-    if values["train"] is None and values["benchmark"] is None:
+    values["format"] = _data_format(d, values)
+    if values["format"] in ("ssv2", "ucf101", "hmdb51", "folders"):
+        pass  # the splits come from data.annotations (checked in _data_format)
+    elif values["train"] is None and values["benchmark"] is None:
         raise d.fail("train", "missing (or set 'data.benchmark' to use the bundled benchmark)")
     if (values["train"] is None) != (values["val"] is None):
         raise d.fail("val" if values["val"] is None else "train",
@@ -476,6 +492,37 @@ def _data(r: YamlReader, base: Path, preset: Preset) -> DataConfig:
                                f"space preset {preset.name!r} takes {preset.frames} frames (T_dense) at {preset.crop} px; "
                                "use a data preset of the same frames and crop")
     return _build(DataConfig, values)
+
+
+def _data_format(d: YamlReader, values: dict[str, Any]) -> str:
+    """data.format, detected when null; a folder format needs data.annotations and no lists, a list format no folder."""
+    from nni_autotsnet.data.errors import AnnotationError
+    from nni_autotsnet.data.formats import FORMATS, SPLIT_FORMATS, detect_format
+
+    fmt, folder = values["format"], values["annotations"]
+    if fmt is not None and fmt not in FORMATS:
+        raise d.fail("format", f"{fmt!r} is not one of {list(FORMATS)}")
+    if fmt is None and folder is not None:
+        try:
+            fmt = detect_format(folder)
+        except AnnotationError as err:
+            raise d.fail("annotations", str(err)) from None
+        if fmt not in SPLIT_FORMATS:
+            raise d.fail("annotations", f"{folder} is a file; a list goes in data.train / data.val, a data set's "
+                                        f"folder in data.annotations")
+    fmt = fmt or "csv"
+    if fmt in SPLIT_FORMATS:
+        if folder is None:
+            raise d.fail("annotations", f"missing: data.format {fmt} reads its splits from the data set's folder")
+        if not folder.is_dir():
+            raise d.fail("annotations", f"{folder}: no such folder (data.format {fmt})")
+        for key in ("train", "val", "labels_file"):
+            if values[key] is not None:
+                raise d.fail(key, f"not used with data.format {fmt}: its splits and classes come from data.annotations")
+    elif folder is not None:
+        raise d.fail("annotations", f"read by the formats {list(SPLIT_FORMATS)}; a {fmt} data set gives data.train "
+                                    "and data.val")
+    return fmt
 
 
 def _search(r: YamlReader, base: Path, preset: Preset, total_batch: int) -> SearchConfig:

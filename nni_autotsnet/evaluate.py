@@ -141,6 +141,13 @@ def test_dataset(config: ExperimentConfig, list_file: str | Path | None, views: 
     from nni_autotsnet.runtime import ensure_benchmark
 
     data = config.data
+    if data.annotations is not None:  # a folder format: its test split, unless a list is given
+        from nni_autotsnet.runtime import folder_format_options
+
+        if list_file is not None:
+            raise EvalError(f"{config.path}: data.format {data.format} reads the test split from data.annotations; "
+                            "drop --list")
+        return make_dataset(data.annotations, split="test", views=views, **folder_format_options(config))
     if data.train is None:  # the bundled benchmark
         folder = ensure_benchmark(data.benchmark, data.benchmark_seed, data.benchmark_splits)
         labels, train_list = folder / "labels.txt", folder / "train.csv"

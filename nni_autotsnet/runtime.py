@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader
 
 from nni_autotsnet.config import ExperimentConfig
 
-__all__ = ["in_nni_trial", "is_rank_zero", "say", "ensure_benchmark", "build_datasets", "seed_epoch",
+__all__ = ["in_nni_trial", "is_rank_zero", "say", "ensure_benchmark", "build_datasets", "folder_format_options", "seed_epoch",
            "EpochSeededLoader"]
 
 
@@ -64,6 +64,10 @@ def build_datasets(config: ExperimentConfig):
     from nni_autotsnet.data import make_dataset
 
     data = config.data
+    if data.annotations is not None:  # a folder format: every split from the data set's folder
+        common = folder_format_options(config)
+        return (make_dataset(data.annotations, split="train", hflip=data.hflip, autoaugment=data.autoaugment, **common),
+                make_dataset(data.annotations, split="val", views=data.val_views, **common))
     if data.train is None:
         root = ensure_benchmark(data.benchmark, data.benchmark_seed, data.benchmark_splits)
         train, val, labels = root / "train.csv", root / "val.csv", root / "labels.txt"
@@ -74,6 +78,15 @@ def build_datasets(config: ExperimentConfig):
     train_ds = make_dataset(train, split="train", hflip=data.hflip, autoaugment=data.autoaugment, **common)
     val_ds = make_dataset(val, split="val", views=data.val_views, **common)
     return train_ds, val_ds
+
+
+def folder_format_options(config: ExperimentConfig) -> dict[str, Any]:
+    """``make_dataset`` keywords of a data set in a folder format (ssv2, ucf101, hmdb51, folders), less the split."""
+    data = config.data
+    return dict(root=str(data.root) if data.root else None, preset=data.preset, data_format=data.format,
+                cache=str(data.cache) if data.cache else None,
+                split_options=dict(split_number=data.split_number, val_fraction=data.val_fraction,
+                                   test_fraction=data.test_fraction, seed=data.split_seed))
 
 
 def seed_epoch(seed: int, epoch: int, rank: int = 0) -> None:

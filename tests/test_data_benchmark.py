@@ -92,7 +92,7 @@ def test_make_benchmark_cli(tmp_path, capsys):
 
 
 def test_check_cli(bench, tmp_path, capsys):
-    assert main(["check", str(bench / "val.csv"), "--labels-file", str(bench / "labels.txt")]) == 0
+    assert main(["check", str(bench / "val.csv"), "--labels-file", str(bench / "labels.txt"), "--videos"]) == 0
     out = capsys.readouterr().out
     assert "10 of 10 videos decode" in out and "h264" in out and "path" in out.splitlines()[0]
     write_garbage(tmp_path / "bad.mp4")

@@ -39,7 +39,7 @@ from .errors import VideoDecodeError
 
 __all__ = ["CACHE_VERSION", "FrameCache", "cache_key", "ensure_cache"]
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: frames turned upright by their display matrix
 _EPS = 1e-4  # as the decoder: two times closer than this are the same instant
 
 

@@ -26,6 +26,7 @@ from .cache import ensure_cache
 from .clip_sampling import RandomClipSampler, UniformClipSampler
 from .decoding import VideoReader
 from .errors import SkippedVideoWarning, VideoDecodeError
+from .formats import DEFAULT_HFLIP, FORMATS, SPLIT_FORMATS, read_split
 from .transforms import eval_transform, frames_to_video, get_preset, parse_views, spatial_crops, train_transform
 
 __all__ = ["VideoDatasetBase", "VideoClipDataset", "VideoViewDataset", "make_dataset"]
@@ -67,6 +68,12 @@ class VideoDatasetBase(Dataset):
         Folder of the decoded-frame cache (:mod:`.cache`): every video is decoded once, at the
         largest short side the transforms use, and read from a memory-mapped file afterwards.
         Built on first use; ``None`` decodes every clip from the file.
+    data_format
+        A format of :mod:`.formats`; ``None``, ``csv`` and ``kinetics`` read ``list_file`` as a
+        list. For ``ssv2``, ``ucf101``, ``hmdb51`` and ``folders``, ``list_file`` is the data set's
+        folder, ``subset`` the split to read (``train``, ``val``, ``test``), ``split_options``
+        :func:`~.formats.read_split`'s keywords, and the classes are the data set's own (no
+        ``labels_file`` / ``classes_from``). ``hflip=None`` then follows the format (SSv2: off).
     """
 
     def __init__(
@@ -83,10 +90,22 @@ class VideoDatasetBase(Dataset):
         hflip: bool | None = None,
         autoaugment: bool | None = None,
         cache: str | None = None,
+        data_format: str | None = None,
+        subset: str | None = None,
+        split_options: dict | None = None,
     ):
+        if data_format is not None and data_format not in FORMATS:
+            raise ValueError(f"data_format must be one of {list(FORMATS)}, got {data_format!r}")
+        if hflip is None and data_format in DEFAULT_HFLIP:
+            hflip = DEFAULT_HFLIP[data_format]
         self.preset = get_preset(preset, num_frames=num_frames, stride=stride, hflip=hflip, autoaugment=autoaugment)
-        classes = resolve_classes(list_file, labels_file, classes_from)
-        self.videos: VideoList = read_video_list(list_file, root, classes)
+        if data_format in SPLIT_FORMATS:
+            if labels_file is not None or classes_from is not None:
+                raise ValueError(f"the {data_format} format names its own classes; give no labels_file or classes_from")
+            self.videos: VideoList = read_split(data_format, list_file, subset or "train", root, **(split_options or {}))
+        else:
+            classes = resolve_classes(list_file, labels_file, classes_from)
+            self.videos = read_video_list(list_file, root, classes)
         self.strict = strict
         self.end_mode = end_mode
         self.cache = ensure_cache(self.videos, cache, self.cache_short_side) if cache is not None else None
@@ -144,8 +163,9 @@ class VideoDatasetBase(Dataset):
                 self._skips[current] += 1
                 self._reasons[current] = _reason_code(err.reason)
                 record = self.videos.records[current]
+                where = f"{self.videos.source}:{record.line}" if record.line else self.videos.source
                 warnings.warn(
-                    f"skipping {err.path} ({self.videos.source}:{record.line}): {err.reason}",
+                    f"skipping {err.path} ({where}): {err.reason}",
                     SkippedVideoWarning,
                     stacklevel=2,
                 )
@@ -219,7 +239,8 @@ class VideoViewDataset(VideoDatasetBase):
     """
 
     def __init__(self, list_file: str, root: str | None = None, preset: str = "tiny", views: str | int | None = None, **kwargs):
-        if kwargs.get("labels_file") is None and kwargs.get("classes_from") is None and resolve_classes(list_file) is not None:
+        if kwargs.get("data_format") not in SPLIT_FORMATS and kwargs.get("labels_file") is None \
+                and kwargs.get("classes_from") is None and resolve_classes(list_file) is not None:
             # Names collected from a test list would index differently from training whenever a
             # class is missing from it; make the caller say where the class list comes from.
             raise ValueError(
@@ -264,9 +285,13 @@ def make_dataset(
     """Build the training (``split='train'``) or test (``'val'``/``'test'``) dataset of a list.
 
     Returns an ``nni.trace``-d dataset; ``views`` applies to test splits only. Extra keyword
-    arguments go to :class:`VideoDatasetBase` (``labels_file``, ``classes_from``, ``strict``...).
+    arguments go to :class:`VideoDatasetBase` (``labels_file``, ``classes_from``, ``strict``,
+    ``data_format``, ``split_options``...). With a folder format, ``split`` also says which of
+    the data set's splits is read.
     """
     list_file = os.fspath(list_file)
+    if kwargs.get("data_format") in SPLIT_FORMATS:
+        kwargs.setdefault("subset", split)
     root = os.fspath(root) if root is not None else None
     if split == "train":
         if views is not None:

@@ -6,6 +6,12 @@ the last requested time, and converts to RGB only the frames that are picked. A 
 (times before the first frame pick the first frame, times after the last pick the last). This
 mapping works unchanged for constant and variable frame rates.
 
+Frames come out as a player shows them: a phone held upright stores landscape frames and a
+display matrix saying how to turn them. PyAV 18 (FFmpeg 8) no longer gives a ``rotate`` tag in
+``stream.metadata``; each decoded frame carries the matrix as side data, read by
+``VideoFrame.rotation`` (degrees counter-clockwise), and the RGB frame is turned by it. Other
+streams (audio, subtitles) are never decoded.
+
 Pattern after pytorchvideo's ``encoded_video_pyav.py`` (seek back, decode, keep frames in the
 window), but picking frames by timestamp instead of keeping a whole window, so a clip of 16
 frames with stride 4 converts 16 frames rather than 64.
@@ -23,7 +29,7 @@ import numpy as np
 
 from .errors import VideoDecodeError
 
-__all__ = ["VideoInfo", "DecodedFrames", "VideoReader", "probe_video", "decode_frames_at"]
+__all__ = ["VideoInfo", "DecodedFrames", "VideoReader", "probe_video", "decode_frames_at", "upright_rgb"]
 
 # Before a clip, non-reference frames (which no later frame needs) are skipped, up to this many
 # frame periods before the clip's first time: more than any encoder's B-frame reordering depth
@@ -57,13 +63,33 @@ class VideoInfo:
 class DecodedFrames:
     """Frames picked for requested times: ``frames[i]`` is on screen at ``times[i]``.
 
-    ``frames`` is ``uint8 [N, H, W, 3]`` RGB; ``pts`` are the picked frames' presentation times in
+    ``frames`` is ``uint8 [N, H, W, 3]`` RGB, upright; ``pts`` are the picked frames' presentation times in
     seconds from the stream start (so tests can check the picks against the timestamps).
     """
 
     frames: np.ndarray
     pts: np.ndarray
     times: np.ndarray
+    rotation: int = 0  # degrees counter-clockwise the stored frames were turned by to come out upright
+
+
+def _quarter_turns(frame: av.VideoFrame) -> int:
+    """Counter-clockwise quarter turns that show ``frame`` upright (its display matrix; 0 without one).
+
+    A rotation that is not a multiple of 90 degrees (never written by cameras) is left alone.
+    """
+    try:
+        degrees = frame.rotation
+    except (AttributeError, ValueError):  # no display matrix
+        return 0
+    return (int(degrees) // 90) % 4 if degrees and int(degrees) % 90 == 0 else 0
+
+
+def upright_rgb(frame: av.VideoFrame) -> tuple[np.ndarray, int]:
+    """``(uint8 [H, W, 3] RGB as displayed, degrees turned)``: the frame turned by its display matrix."""
+    rgb = frame.to_ndarray(format="rgb24")
+    turns = _quarter_turns(frame)
+    return (np.ascontiguousarray(np.rot90(rgb, turns)) if turns else rgb), 90 * turns
 
 
 def _open(path: str) -> av.container.InputContainer:
@@ -104,6 +130,7 @@ class VideoReader:
             self._stream.thread_count = threads
             self._stream.thread_type = "AUTO" if threads != 1 else "SLICE"
             self.info = self._probe()
+            self.rotation = 0  # degrees the last converted frame was turned by (its display matrix)
         except BaseException:
             self.close()
             raise
@@ -217,7 +244,7 @@ class VideoReader:
         pts = np.empty(times.size, dtype=np.float64)
         for k, idx in enumerate(order):
             frames[idx], pts[idx] = picked[k]
-        return DecodedFrames(frames=frames, pts=pts, times=times)
+        return DecodedFrames(frames=frames, pts=pts, times=times, rotation=self.rotation)
 
     def _decode_sorted(self, sorted_times: np.ndarray) -> list[tuple[np.ndarray, float]]:
         """(RGB frame, pts) on screen at each of ``sorted_times`` (ascending), decoding one pass."""
@@ -237,7 +264,7 @@ class VideoReader:
 
         def rgb(entry):
             if entry[2] is None:
-                entry[2] = entry[0].to_ndarray(format="rgb24")
+                entry[2], self.rotation = upright_rgb(entry[0])
             return entry[2], entry[1]
 
         try:
@@ -288,7 +315,8 @@ class VideoReader:
         frames, pts = [], []
         try:
             for frame, t in self._frames(0.0):
-                frames.append(frame.to_ndarray(format="rgb24"))
+                rgb, self.rotation = upright_rgb(frame)
+                frames.append(rgb)
                 pts.append(t)
         except (av.error.FFmpegError, OSError, ValueError) as err:
             at = f" after {pts[-1]:.2f}s" if pts else ""
@@ -299,7 +327,7 @@ class VideoReader:
         order = np.argsort(np.asarray(pts), kind="stable")  # decode order is presentation order after reordering
         stacked = np.stack([frames[i] for i in order])
         times = np.asarray(pts, dtype=np.float64)[order]
-        return DecodedFrames(frames=stacked, pts=times, times=times.copy())
+        return DecodedFrames(frames=stacked, pts=times, times=times.copy(), rotation=self.rotation)
 
 
 def probe_video(path: str | os.PathLike) -> VideoInfo:
