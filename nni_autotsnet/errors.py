@@ -16,7 +16,7 @@ The user errors (each importable where it was, and a ``ValueError`` as before)::
      |- ArchError         nni_autotsnet.search_space    an arch JSON and label or value
      |- AnnotationError   nni_autotsnet.data            a list or labels file and line
      |- TrainError        nni_autotsnet.training        a run directory that does not fit
-     |- EvalError         nni_autotsnet.evaluate        a checkpoint, test list or protocol
+     |- EvalError         nni_autotsnet.checkpoint      a checkpoint, test list or protocol (also .evaluate)
      |- SearchError       nni_autotsnet.search          a search directory that does not fit
      |- ReportError       nni_autotsnet.report          a folder holding no run
      |- CheckpointError   (here)                        a file torch.load cannot read as weights

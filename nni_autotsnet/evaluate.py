@@ -29,41 +29,19 @@ the trained network relies on its dense stream. A model without a dense stream i
 from __future__ import annotations
 
 import json
-import re
 import sys
 from pathlib import Path
 from typing import Any, Sequence
 
 import torch
-from torch import nn
-
 from nni_autotsnet.config import ExperimentConfig, load_config
-from nni_autotsnet.errors import CommandParser, UserError, command, load_weights_file
+# the checkpoint reader and the views protocol live in a library module (predict and export use them too);
+# their names stay importable from here
+from nni_autotsnet.checkpoint import EvalError, canonical_views, load_checkpoint, resolve_checkpoint
+from nni_autotsnet.errors import CommandParser, command
 from nni_autotsnet.models.ablation import STREAMS, drop_stream as ablate
-from nni_autotsnet.rundir import MODEL_FILE
 
 __all__ = ["EvalError", "inference_autocast", "canonical_views", "resolve_checkpoint", "load_checkpoint", "test_dataset", "evaluate", "main"]
-
-_SHORT = re.compile(r"^(\d+)(?:-(center|c|lcr|leftcenterright))?$", re.IGNORECASE)
-
-
-class EvalError(UserError):
-    """A user error: a missing checkpoint, list or config, or a bad protocol; the message names it."""
-
-
-def canonical_views(text: str | int) -> tuple[int, int, str]:
-    """``(clips, crops, protocol)`` of ``--views``: ``"10-lcr"`` -> ``(10, 3, "10-LeftCenterRight")``."""
-    from nni_autotsnet.data import parse_views
-
-    match = _SHORT.match(str(text).strip())
-    if match:
-        crops = 3 if (match.group(2) or "c").lower() in ("lcr", "leftcenterright") else 1
-        text = f"{int(match.group(1))}-{'LeftCenterRight' if crops == 3 else 'Center'}"
-    try:
-        clips, crops = parse_views(str(text))
-    except ValueError as err:
-        raise EvalError(f"--views: {err} (or 10-center, 10-lcr, 1)") from None
-    return clips, crops, f"{clips}-{'LeftCenterRight' if crops == 3 else 'Center'}"
 
 
 def inference_autocast(precision: str, device_type: str):
@@ -82,49 +60,6 @@ def inference_autocast(precision: str, device_type: str):
     if precision in ("16-mixed", "16"):
         return torch.autocast(device_type, dtype=torch.float16 if device_type == "cuda" else torch.bfloat16)
     raise EvalError(f"trainer.precision={precision!r}: evaluate runs 32-true, bf16-mixed or 16-mixed")
-
-
-def resolve_checkpoint(path: str | Path) -> Path:
-    """The weights file of ``path``: itself, or a run directory's newer of ``model.pt`` and ``last.ckpt``."""
-    path = Path(path)
-    if path.is_dir():
-        found = [p for p in (path / MODEL_FILE, path / "last.ckpt") if p.is_file()]
-        if not found:
-            raise EvalError(f"{path}: no model.pt or last.ckpt in this directory (is it a training run?)")
-        return max(found, key=lambda p: p.stat().st_mtime_ns)
-    if not path.is_file():
-        raise EvalError(f"{path}: no such checkpoint (give a run directory, its last.ckpt or a model.pt)")
-    return path
-
-
-def load_checkpoint(path: Path) -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuild the model of a ``last.ckpt`` or ``model.pt`` (both read with ``weights_only=True``), in eval mode."""
-    from nni_autotsnet.models import build_model
-    from nni_autotsnet.models.exported import read_exported
-
-    # truncated, not a torch file, a pickle with code: CheckpointError naming the file, nothing unpickled
-    data = load_weights_file(path, "checkpoint written by nni_autotsnet.train or nni_autotsnet.export")
-    if isinstance(data, dict) and "format" in data:
-        try:
-            data = read_exported(path)
-        except ValueError as err:
-            raise EvalError(str(err)) from None
-        info, state = {k: data[k] for k in ("preset", "parts", "num_classes", "arch")}, data["state_dict"]
-    elif isinstance(data, dict) and "state_dict" in data and "arch" in data.get("hyper_parameters", {}):
-        info = {k: data["hyper_parameters"][k] for k in ("preset", "parts", "num_classes", "arch")}
-        state = {k[len("model."):]: v for k, v in data["state_dict"].items() if k.startswith("model.")}
-    else:
-        raise EvalError(f"{path}: neither a model.pt (key 'format') nor a last.ckpt of nni_autotsnet.train "
-                        "(key 'hyper_parameters.arch')")
-    try:
-        model = build_model(info["preset"], info["arch"], parts=info["parts"], num_classes=info["num_classes"])
-    except ValueError as err:  # ArchError, PresetError: they name the arch or preset, not this file
-        raise EvalError(f"{path}: the architecture it stores is not of its preset's space: {err}") from None
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as err:
-        raise EvalError(f"{path}: the weights do not fit the architecture it stores: {err}") from None
-    return model.eval(), info
 
 
 def _config_for(checkpoint: Path, config: str | Path | None) -> ExperimentConfig:

@@ -9,6 +9,7 @@ import pytorch_lightning as pl
 import torch
 
 from .dataset import VideoDatasetBase
+from .views import average_views  # its home is .views (no Lightning); importable here as before
 
 __all__ = ["SkippedVideosCallback", "find_video_datasets", "average_views", "video_validation",
            "VideoLevelAccumulator"]
@@ -64,13 +65,6 @@ class SkippedVideosCallback(pl.Callback):
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not trainer.sanity_checking:
             self._report("val", trainer.val_dataloaders, pl_module)
-
-
-def average_views(logits: torch.Tensor, num_views: int) -> torch.Tensor:
-    """``[B * V, K]`` logits of ``V`` consecutive views per video -> ``[B, K]`` mean softmax."""
-    if logits.shape[0] % num_views:
-        raise ValueError(f"{logits.shape[0]} rows are not a multiple of {num_views} views")
-    return logits.softmax(-1).reshape(-1, num_views, logits.shape[-1]).mean(1)
 
 
 def video_validation(model: torch.nn.Module, views: torch.Tensor, labels: torch.Tensor

@@ -27,7 +27,8 @@ from .clip_sampling import RandomClipSampler, UniformClipSampler
 from .decoding import VideoReader
 from .errors import SkippedVideoWarning, VideoDecodeError
 from .formats import DEFAULT_HFLIP, FORMATS, SPLIT_FORMATS, read_split
-from .transforms import eval_transform, frames_to_video, get_preset, parse_views, spatial_crops, train_transform
+from .transforms import frames_to_video, get_preset, parse_views, train_transform
+from .views import views_from_frames
 
 __all__ = ["VideoDatasetBase", "VideoClipDataset", "VideoViewDataset", "make_dataset"]
 
@@ -250,7 +251,6 @@ class VideoViewDataset(VideoDatasetBase):
         super().__init__(list_file, root, preset, **kwargs)
         self.num_clips, self.num_crops = parse_views(views if views is not None else self.preset.views)
         self.sampler = UniformClipSampler(self.preset.num_frames, self.preset.stride, self.num_clips, self.end_mode)
-        self.transform = eval_transform(self.preset)
 
     @property
     def cache_short_side(self) -> int:
@@ -263,13 +263,7 @@ class VideoViewDataset(VideoDatasetBase):
 
     def _load(self, index: int) -> tuple[torch.Tensor, int, int]:
         frames, clips = self._decode(index, self.sampler)
-        video = self.transform(frames_to_video(frames)).as_subclass(torch.Tensor)
-        t = self.preset.num_frames
-        views = []
-        for k in range(len(clips)):
-            clip = video[k * t : (k + 1) * t].permute(1, 0, 2, 3)  # [C, T, H, W]
-            views.extend(spatial_crops(clip, self.preset.test_size, self.num_crops))
-        return torch.stack(views), self.videos.records[index].label, index
+        return views_from_frames(frames, clips, self.preset, self.num_crops), self.videos.records[index].label, index
 
 
 def make_dataset(
