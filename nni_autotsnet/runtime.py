@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader
 
 from nni_autotsnet.config import ExperimentConfig
 
-__all__ = ["in_nni_trial", "is_rank_zero", "say", "ensure_benchmark", "build_datasets", "folder_format_options", "seed_epoch",
+__all__ = ["in_nni_trial", "is_rank_zero", "say", "ensure_benchmark", "build_datasets", "dataset_classes", "folder_format_options", "seed_epoch",
            "EpochSeededLoader"]
 
 
@@ -87,6 +87,25 @@ def folder_format_options(config: ExperimentConfig) -> dict[str, Any]:
                 cache=str(data.cache) if data.cache else None,
                 split_options=dict(split_number=data.split_number, val_fraction=data.val_fraction,
                                    test_fraction=data.test_fraction, seed=data.split_seed))
+
+
+def dataset_classes(config: ExperimentConfig):
+    """The class names of a config's training data in label order, without reading a video; ``None`` if unnamed.
+
+    The bundled benchmark's ``labels.txt`` (``None`` when it is not built), else the config's
+    ``labels_file`` or the names in its training list (``None`` for bare indices), as
+    :func:`build_datasets` resolves them. A folder format (``data.annotations``) gives ``None`` here:
+    its names come from its folder when its datasets are built (a trained run records them).
+    """
+    from nni_autotsnet.data import read_labels_file, resolve_classes
+
+    data = config.data
+    if data.annotations is not None:
+        return None
+    if data.train is None:
+        labels = Path(data.benchmark) / "labels.txt"
+        return read_labels_file(labels) if labels.is_file() else None
+    return resolve_classes(data.train, data.labels_file)
 
 
 def seed_epoch(seed: int, epoch: int, rank: int = 0) -> None:

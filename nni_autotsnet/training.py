@@ -75,12 +75,14 @@ class TrainingModule(pl.LightningModule):
     Logs ``train_loss`` and ``train_acc`` (epoch means over clips), ``val_loss`` (NLL of the
     view-averaged probabilities) and ``val_acc`` (video-level top-1), and ``lr`` every step. The
     hyperparameters are plain data, so ``last.ckpt`` loads with ``torch.load(weights_only=True)``
-    and says how to rebuild the model (``preset``, ``arch``, ``parts``, ``num_classes``).
+    and says how to rebuild the model (``preset``, ``arch``, ``parts``, ``num_classes``) and, as ``model.pt``
+    does, what its outputs mean and how to feed it (``classes``, ``data_preset``, ``views``; not used here).
     """
 
     def __init__(self, preset: str, arch: Mapping[str, Any], parts: str, num_classes: int, lr: float, epochs: int,
                  warmup_epochs: int = 0, weight_decay: float = 5e-5, momentum: float = 0.9, seed: int = 0,
-                 optimizer: str = "sgd", label_smoothing: float = 0.0, dropout: float = 0.5):
+                 optimizer: str = "sgd", label_smoothing: float = 0.0, dropout: float = 0.5,
+                 classes: Sequence[str] | None = None, data_preset: str | None = None, views: str | None = None):
         super().__init__()
         self.save_hyperparameters()
         self.model = build_model(preset, dict(arch), parts=parts, num_classes=num_classes)
@@ -248,7 +250,9 @@ def train(config: ExperimentConfig, arch: Mapping[str, Any], preset: str | None,
     pl.seed_everything(t.seed, workers=True, verbose=False)  # initialisation
     module = TrainingModule(preset, arch, layout.parts, train_ds.num_classes, lr=t.lr, epochs=t.epochs,
                             warmup_epochs=t.warmup_epochs, weight_decay=t.weight_decay, momentum=t.momentum,
-                            seed=t.seed, optimizer=t.optimizer, label_smoothing=t.label_smoothing, dropout=t.dropout)
+                            seed=t.seed, optimizer=t.optimizer, label_smoothing=t.label_smoothing, dropout=t.dropout,
+                            classes=list(train_ds.classes) if train_ds.classes else None, data_preset=data.preset,
+                            views=None if t.eval_views is None else str(t.eval_views))
     progress_bar = sys.stdout.isatty() and not in_nni_trial()
     recorder = EpochRecorder(out, label, t.epochs, echo=not progress_bar)
     trainer = _trainer(config, out, progress_bar, recorder, callbacks)
@@ -273,7 +277,9 @@ def train(config: ExperimentConfig, arch: Mapping[str, Any], preset: str | None,
     }
     if trainer.is_global_zero:
         save_exported(out / MODEL_FILE, preset=preset, parts=layout.parts, num_classes=train_ds.num_classes,
-                      arch=arch, state_dict=module.model.state_dict(), inherited_weights=False)
+                      arch=arch, state_dict=module.model.state_dict(), inherited_weights=False,
+                      classes=train_ds.classes, data_preset=data.preset,
+                      views=None if t.eval_views is None else str(t.eval_views))
         write_result(out, result, TRAIN_RESULT_KEYS)
     return result
 

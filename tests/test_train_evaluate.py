@@ -230,3 +230,13 @@ def test_resume_with_ema_ends_with_the_uninterrupted_average(arch_file, bench, t
     b = torch.load(tmp_path / "whole" / "model.pt", weights_only=True)["state_dict"]
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     pd.testing.assert_frame_equal(_metrics(tmp_path / "cut"), _metrics(tmp_path / "whole"))
+
+
+def test_the_run_carries_its_class_names(run):
+    from nni_autotsnet.data import CLASS_NAMES
+
+    names = list(CLASS_NAMES[:10])
+    exported = torch.load(run / "model.pt", weights_only=True)
+    ckpt = torch.load(run / "last.ckpt", weights_only=True)["hyper_parameters"]
+    assert exported["classes"] == names and list(ckpt["classes"]) == names
+    assert exported["data_preset"] == ckpt["data_preset"] == load_config(run / "config.yaml").data.preset

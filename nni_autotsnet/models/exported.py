@@ -3,12 +3,16 @@
 A ``model.pt`` is a plain dict of tensors, strings and numbers, so ``torch.load(...,
 weights_only=True)`` reads it without unpickling code: the architecture travels as data and
 the module is rebuilt with :func:`~nni_autotsnet.models.build_model`, the builder it names.
+It also says what the outputs mean and how to feed the model: ``classes`` (the names of the
+training data's classes, in logit order; ``None`` for a list of bare indices), ``data_preset``
+and ``views`` (the run's test input and protocol). Those three keys are optional (``None`` in a
+file written before they were), so older files keep reading.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from torch import Tensor, nn
 
@@ -25,15 +29,22 @@ _KEYS = ("preset", "parts", "num_classes", "arch", "state_dict")
 
 
 def save_exported(path: str | Path, *, preset: str, parts: str, num_classes: int, arch: Mapping[str, Any],
-                  state_dict: Mapping[str, Tensor], inherited_weights: bool) -> None:
+                  state_dict: Mapping[str, Tensor], inherited_weights: bool, classes: Sequence[str] | None = None,
+                  data_preset: str | None = None, views: str | None = None) -> None:
     """Write a ``model.pt`` atomically (export and train both write this format; :func:`read_exported` reads it).
 
-    ``inherited_weights`` records whether the weights were sliced from a search's supernet or trained.
+    ``inherited_weights`` records whether the weights were sliced from a search's supernet or trained;
+    ``classes`` the class names in logit order (``num_classes`` of them), ``data_preset`` and ``views``
+    the data preset and test protocol of the run (see the module doc).
     """
+    if classes is not None and len(classes) != int(num_classes):
+        raise ValueError(f"{path}: {len(classes)} class names for a model of {num_classes} classes")
     save_torch({"format": MODEL_FORMAT, "builder": MODEL_BUILDER, "preset": preset, "parts": parts,
                 "num_classes": int(num_classes), "arch": dict(arch),
                 "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()},
-                "inherited_weights": bool(inherited_weights)}, path)
+                "inherited_weights": bool(inherited_weights),
+                "classes": None if classes is None else [str(c) for c in classes],
+                "data_preset": data_preset, "views": views}, path)
 
 
 def read_exported(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:
