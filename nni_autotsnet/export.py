@@ -14,6 +14,14 @@ the supplement's Table 4: parameters, multiply-adds per view and per test protoc
 ``--latency-table TABLE.json`` (``python -m nni_autotsnet.latency profile``) adds F_lat(A), the
 latency predicted from the table, and beside it the latency measured here at the table's settings
 (device, threads, batch, clock) when this machine is the table's (else ``-``, with a note).
+
+``model.pt`` records the class names of the search's data (from its ``config.yaml``), its data
+preset and test views. ``--onnx`` also writes ``model.onnx`` beside each ``model.pt``
+(:mod:`nni_autotsnet.onnx_export`: dynamic batch, the opset, class names and input in its
+metadata), checked by ONNX Runtime against PyTorch on random clips and on views decoded from
+``--check-video`` files (default: the first two test videos of the bundled benchmark, when it is
+built); the figures are printed and stored in ``onnx_check.json``. ``--checkpoint RUN --onnx``
+does the same for a trained run (``RUN/model.onnx``).
 """
 
 from __future__ import annotations
@@ -37,7 +45,8 @@ from nni_autotsnet.search_space import (
     PARTS, ArchError, check_arch, infer_parts, load_arch, load_preset, make_layout, save_arch,
 )
 from nni_autotsnet.search_space.flops import fvcore_flops
-from nni_autotsnet.rundir import ARCH_FILE, MODEL_FILE, PART_FILE, part_dirs
+from nni_autotsnet.onnx_export import onnx_summary, write_onnx
+from nni_autotsnet.rundir import ARCH_FILE, CONFIG_FILE, MODEL_FILE, PART_FILE, part_dirs
 # the part and its supernet live in a library module (the ranking of architectures uses them too); their
 # names stay importable from here
 from nni_autotsnet.supernet import ExportError, Part, import_nni, inherit_weights, read_part
@@ -63,6 +72,9 @@ class Candidate:
     num_classes: int | None = None
     probability: float | None = None  # P(arch | alpha) of the part that searched it
     part: Part | None = None  # the part whose supernet holds its weights
+    classes: Sequence[str] | None = None  # the training data's class names (the search's config.yaml)
+    data_preset: str | None = None
+    views: str | None = None
 
 
 def read_arch_file(path: Path, preset: str | None = None) -> Candidate:
@@ -124,6 +136,18 @@ def _top_samples(part: Part, n: int) -> list[tuple[dict[str, Any], float | None]
     return found
 
 
+def _data_of(root: Path) -> tuple[Sequence[str] | None, str | None, str | None]:
+    """(class names, data preset, test views) of a search directory's ``config.yaml``; ``None`` where unknown."""
+    if not (root / CONFIG_FILE).is_file():
+        return None, None, None
+    from nni_autotsnet.config import load_config
+    from nni_autotsnet.runtime import dataset_classes
+
+    cfg = load_config(root / CONFIG_FILE)
+    views = cfg.train.eval_views
+    return dataset_classes(cfg), cfg.data.preset, None if views is None else str(views)
+
+
 def read_search_dir(root: Path, preset: str | None = None, top: int | None = None,
                     rank: int | None = None) -> list[Candidate]:
     """The final architecture of a search directory, the ``top`` most likely of its last part, or row ``rank``
@@ -133,6 +157,7 @@ def read_search_dir(root: Path, preset: str | None = None, top: int | None = Non
     if not (root / ARCH_FILE).is_file():
         raise ExportError(f"{root / ARCH_FILE}: missing; is {root} a directory written by the search?")
     final = read_arch_file(root / ARCH_FILE, preset)
+    final.classes, final.data_preset, final.views = _data_of(root)
     found = [read_part(folder) for _, _, folder in part_dirs(root)]
     last = max(found, key=lambda p: p.index) if found else None
     if last is not None:
@@ -151,7 +176,7 @@ def read_search_dir(root: Path, preset: str | None = None, top: int | None = Non
         layout = make_layout(load_preset(last.preset), last.parts)
         arch = check_arch(layout, arch, source=f"{root / 'ranking.csv'} rank {rank}")
         return [Candidate(f"{final.name}-ranked{rank}", arch, last.preset, last.parts, last.num_classes,
-                          float(row["probability"]), last)]
+                          float(row["probability"]), last, final.classes, final.data_preset, final.views)]
     if top is None:
         return [final]
     if last is None:
@@ -161,7 +186,7 @@ def read_search_dir(root: Path, preset: str | None = None, top: int | None = Non
     for i, (sample, prob) in enumerate(_top_samples(last, top), 1):
         arch = check_arch(layout, {**last.fixed, **sample}, source=f"{last.path / 'alpha.json'} top[{i - 1}]")
         candidates.append(Candidate(f"{final.name}-rank{i}", arch, last.preset, last.parts, last.num_classes,
-                                    prob, last))
+                                    prob, last, final.classes, final.data_preset, final.views))
     return candidates
 
 
@@ -234,8 +259,11 @@ def _export_one(c: Candidate, root: Path, out: Path, state: dict | None, latency
         model.load_state_dict(state)  # copies: the file holds no view of the supernet's storage
     out.mkdir(parents=True, exist_ok=True)
     save_arch(c.arch, out / ARCH_FILE, c.preset, c.parts)
-    save_exported(out / MODEL_FILE, preset=c.preset, parts=c.parts, num_classes=c.num_classes or preset.num_classes,
-                  arch=c.arch, state_dict=model.state_dict(), inherited_weights=state is not None)
+    num_classes = c.num_classes or preset.num_classes
+    classes = c.classes if c.classes is not None and len(c.classes) == num_classes else None
+    save_exported(out / MODEL_FILE, preset=c.preset, parts=c.parts, num_classes=num_classes,
+                  arch=c.arch, state_dict=model.state_dict(), inherited_weights=state is not None,
+                  classes=classes, data_preset=c.data_preset, views=c.views)
     flops, _ = fvcore_flops(model, preset.input_shape)
     return {"model": c.name, "parts": c.parts, "params (M)": sum(p.numel() for p in model.parameters()) / 1e6,
             _FLOPS_COL: flops / 1e9, "GFLOPs x views": flops * views[0] / 1e9, "views": views[0],
@@ -300,6 +328,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = CommandParser(prog="python -m nni_autotsnet.export",
                                 description="Export searched architectures as plain PyTorch models with a cost table.")
     p.add_argument("search_dir", nargs="?", type=Path, metavar="SEARCH_DIR", help="a search (or NNI trial) directory")
+    p.add_argument("--checkpoint", type=Path, metavar="RUN", help="with --onnx: a trained run (or its model.pt)")
+    p.add_argument("--onnx", action="store_true", help="also write model.onnx, checked by ONNX Runtime")
+    p.add_argument("--check-video", type=Path, action="append", default=[], metavar="FILE",
+                   help="with --onnx: decode this video's views for the check (repeatable; default: benchmark videos)")
     p.add_argument("--arch", type=Path, metavar="ARCH.json", help="export this arch JSON instead")
     p.add_argument("--preset", help="preset name or YAML path, for an arch JSON that does not record one")
     p.add_argument("--num-classes", type=int, metavar="K", help="classifier size for --arch (default: the preset's)")
@@ -314,8 +346,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="add F_lat(A) from this latency table and the latency measured here at its settings")
     try:
         args = p.parse_args(argv)
-        if (args.search_dir is None) == (args.arch is None):
-            p.error("give a SEARCH_DIR or --arch ARCH.json (one of them)")
+        if sum(x is not None for x in (args.search_dir, args.arch, args.checkpoint)) != 1:
+            p.error("give a SEARCH_DIR, --arch ARCH.json or --checkpoint RUN (one of them)")
+        if args.checkpoint is not None and not args.onnx:
+            p.error("--checkpoint RUN exports a trained run to ONNX: add --onnx")
         if args.arch is not None and (args.top or args.weights or args.rank):
             p.error("--top, --rank and --weights need a SEARCH_DIR, not --arch")
         if args.top is not None and args.rank is not None:
@@ -328,10 +362,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exit_.code or 0)
     if args.threads:
         torch.set_num_threads(args.threads)
-    _, text = export(args.search_dir, arch=args.arch, preset=args.preset, out=args.out, top=args.top, rank=args.rank,
-                     weights=args.weights, latency_runs=args.latency_runs, views=args.views,
-                     num_classes=args.num_classes, latency_table=args.latency_table)
+    if args.checkpoint is not None:
+        print(onnx_summary(write_onnx(args.checkpoint, args.out, args.check_video)), flush=True)
+        return 0
+    table, text = export(args.search_dir, arch=args.arch, preset=args.preset, out=args.out, top=args.top,
+                         rank=args.rank, weights=args.weights, latency_runs=args.latency_runs, views=args.views,
+                         num_classes=args.num_classes, latency_table=args.latency_table)
     print(text)
+    if args.onnx:
+        root = Path(args.out) if args.out is not None else (Path(args.search_dir or ".") / "export")
+        config = Path(args.search_dir) / CONFIG_FILE if args.search_dir else None
+        for file in table["file"]:
+            print(onnx_summary(write_onnx(root / file, check_videos=args.check_video, config=config)), flush=True)
     return 0
 
 

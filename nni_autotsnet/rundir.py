@@ -15,7 +15,8 @@ from typing import Any, Mapping
 from nni_autotsnet.atomic import write_text
 
 __all__ = ["ARCH_FILE", "ALPHA_FILE", "ALPHA_HISTORY_FILE", "CONFIG_FILE", "METRICS_FILE", "MODEL_FILE", "PART_FILE",
-           "RESULT_FILE", "SUPERNET_FILE", "PART_DIR", "part_dir", "part_dirs", "SEARCH_RESULT_KEYS", "TRAIN_RESULT_KEYS",
+           "RESULT_FILE", "SUPERNET_FILE",
+           "ONNX_FILE", "ONNX_CHECK_FILE", "PREDICTIONS_CSV", "PREDICTIONS_JSON", "PART_DIR", "part_dir", "part_dirs", "SEARCH_RESULT_KEYS", "TRAIN_RESULT_KEYS",
            "write_result", "result_kind"]
 
 ARCH_FILE = "arch.json"          # save_arch format; in a part folder it is written last and marks the part done
@@ -27,6 +28,10 @@ MODEL_FILE = "model.pt"          # models.exported format (load_exported rebuild
 PART_FILE = "part.json"          # how to rebuild a search part's space: preset, parts, fixed, num_classes, index
 RESULT_FILE = "result.json"      # the run's summary: SEARCH_RESULT_KEYS or TRAIN_RESULT_KEYS
 SUPERNET_FILE = "supernet.pt"    # a search part's weight-sharing supernet state dict
+ONNX_FILE = "model.onnx"         # export --onnx: the model for ONNX Runtime, how to feed it in its metadata
+ONNX_CHECK_FILE = "onnx_check.json"  # export --onnx: ONNX Runtime against PyTorch on random and decoded clips
+PREDICTIONS_CSV = "predictions.csv"    # predict --out: one row per video and rank (top-k with probabilities)
+PREDICTIONS_JSON = "predictions.json"  # predict --out: the same, with the settings and the videos not predicted
 
 PART_DIR = re.compile(r"^part(\d+)_(sparse|fusion|all)$")
 
