@@ -232,7 +232,8 @@ def test_resume_with_ema_ends_with_the_uninterrupted_average(arch_file, bench, t
     pd.testing.assert_frame_equal(_metrics(tmp_path / "cut"), _metrics(tmp_path / "whole"))
 
 
-def test_the_run_carries_its_class_names(run):
+def test_the_run_carries_its_class_names_and_predict_prints_them(run, bench, capsys):
+    from nni_autotsnet import predict as predict_cli
     from nni_autotsnet.data import CLASS_NAMES
 
     names = list(CLASS_NAMES[:10])
@@ -240,3 +241,7 @@ def test_the_run_carries_its_class_names(run):
     ckpt = torch.load(run / "last.ckpt", weights_only=True)["hyper_parameters"]
     assert exported["classes"] == names and list(ckpt["classes"]) == names
     assert exported["data_preset"] == ckpt["data_preset"] == load_config(run / "config.yaml").data.preset
+    video = sorted(bench.rglob("*.mp4"))[0]
+    assert predict_cli.main(["--checkpoint", str(run), str(video), "--views", "1"]) == 0
+    line = capsys.readouterr().out.splitlines()[-1]
+    assert line.split()[0] == str(video) and line.split()[1] in names
