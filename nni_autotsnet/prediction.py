@@ -19,14 +19,15 @@ from typing import Any, Callable, Sequence
 
 import torch
 
+from nni_autotsnet.data.formats.folders import VIDEO_SUFFIXES
 from nni_autotsnet.checkpoint import EvalError, InputSpec, input_spec, load_checkpoint, resolve_checkpoint
 from nni_autotsnet.rundir import ONNX_FILE
 
 __all__ = ["VIDEO_EXTENSIONS", "LIST_EXTENSIONS", "BACKENDS", "Problem", "Prediction", "Predictor",
            "expand_inputs", "read_path_list"]
 
-# what FFmpeg reads and people keep videos in; a folder is searched for these (case ignored)
-VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ogv")
+# a folder is searched for the suffixes the data package's folder format reads (one home; case ignored)
+VIDEO_EXTENSIONS = VIDEO_SUFFIXES
 LIST_EXTENSIONS = (".txt", ".csv", ".lst", ".list")  # a list file: one video a line (a CSV: its path column)
 BACKENDS = ("torch", "onnx")
 _PATH_COLUMNS = ("path", "video_path", "clip_path", "file_name", "filename", "file", "video", "clip")

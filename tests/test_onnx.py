@@ -81,6 +81,7 @@ def test_the_x3d_s_point_exports_and_matches(tmp_path):
     assert check["passed"] and max(s["max_abs_diff"] for s in check["sources"].values()) <= TOLERANCE
 
 
+@pytest.mark.slow
 def test_export_of_a_trained_run_writes_a_self_describing_file(tmp_path, capsys):
     run = tmp_path / "run"
     run.mkdir()

@@ -150,6 +150,7 @@ def test_expand_inputs_reads_csv_lists_with_a_path_column(videos, tmp_path):
     assert expand_inputs([listed]) == ([good[0], good[1]], [])
 
 
+@pytest.mark.slow
 def test_predict_runs_without_nni(videos, model_dir):
     _, good = videos
     code = ("import sys; sys.modules['nni'] = None\n"  # import nni raises ImportError: as if not installed
