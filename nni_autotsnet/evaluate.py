@@ -40,7 +40,7 @@ from torch import nn
 from nni_autotsnet.config import ExperimentConfig, load_config
 from nni_autotsnet.errors import CommandParser, UserError, command, load_weights_file
 from nni_autotsnet.models.ablation import STREAMS, drop_stream as ablate
-from nni_autotsnet.rundir import MODEL_FILE
+from nni_autotsnet.rundir import CHECKPOINT_FILE, CONFIG_FILE, MODEL_FILE
 
 __all__ = ["EvalError", "inference_autocast", "canonical_views", "resolve_checkpoint", "load_checkpoint", "test_dataset", "evaluate", "main"]
 
@@ -88,7 +88,7 @@ def resolve_checkpoint(path: str | Path) -> Path:
     """The weights file of ``path``: itself, or a run directory's newer of ``model.pt`` and ``last.ckpt``."""
     path = Path(path)
     if path.is_dir():
-        found = [p for p in (path / MODEL_FILE, path / "last.ckpt") if p.is_file()]
+        found = [p for p in (path / MODEL_FILE, path / CHECKPOINT_FILE) if p.is_file()]
         if not found:
             raise EvalError(f"{path}: no model.pt or last.ckpt in this directory (is it a training run?)")
         return max(found, key=lambda p: p.stat().st_mtime_ns)
@@ -129,7 +129,7 @@ def load_checkpoint(path: Path) -> tuple[nn.Module, dict[str, Any]]:
 
 def _config_for(checkpoint: Path, config: str | Path | None) -> ExperimentConfig:
     if config is None:
-        config = checkpoint.parent / "config.yaml"
+        config = checkpoint.parent / CONFIG_FILE
         if not config.is_file():
             raise EvalError(f"{config}: missing; pass --config CFG (the config the model was trained with)")
     return load_config(config)

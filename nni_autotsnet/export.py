@@ -34,10 +34,10 @@ from nni_autotsnet.results import to_markdown
 from nni_autotsnet.models import build_model
 from nni_autotsnet.models.exported import save_exported
 from nni_autotsnet.search_space import (
-    PARTS, ArchError, check_arch, infer_parts, load_arch, load_preset, make_layout, save_arch,
+    check_arch, load_preset, make_layout, read_arch, save_arch,
 )
 from nni_autotsnet.search_space.flops import fvcore_flops
-from nni_autotsnet.rundir import ARCH_FILE, MODEL_FILE, PART_FILE, part_dirs
+from nni_autotsnet.rundir import ALPHA_FILE, ARCH_FILE, MODEL_FILE, PART_FILE, RANKING_FILE, part_dirs
 # the part and its supernet live in a library module (the ranking of architectures uses them too); their
 # names stay importable from here
 from nni_autotsnet.supernet import ExportError, Part, import_nni, inherit_weights, read_part
@@ -67,19 +67,12 @@ class Candidate:
 
 def read_arch_file(path: Path, preset: str | None = None) -> Candidate:
     """An arch JSON (save_arch format or a bare dict), checked against its preset (``ArchError`` names the file)."""
-    arch, file_preset, parts = load_arch(path)
-    if not isinstance(arch, dict):
-        raise ArchError(f"{path}: an architecture must be a JSON object of {{label: value}}")
-    if file_preset and preset and str(preset) != file_preset:
-        raise ExportError(f"{path}: key 'preset' is {file_preset!r}, but --preset {preset!r} was given")
-    preset = file_preset or preset
-    if preset is None:
-        raise ExportError(f"{path}: no 'preset' key; pass --preset")
-    parts = parts or infer_parts(arch)
-    if parts not in PARTS:
-        raise ExportError(f"{path}: key 'parts' is {parts!r}, not one of {PARTS}")
-    arch = check_arch(make_layout(load_preset(preset), parts), arch, source=str(path))
-    return Candidate(f"AutoTSNet-{load_preset(preset).name}", arch, str(preset), parts)
+    def agree(path: Path, file_preset: str, parts: str | None) -> None:
+        if preset and str(preset) != file_preset:
+            raise ExportError(f"{path}: key 'preset' is {file_preset!r}, but --preset {preset!r} was given")
+
+    found = read_arch(path, preset, agree)
+    return Candidate(f"AutoTSNet-{load_preset(found.preset).name}", found.arch, found.preset, found.parts)
 
 
 def alpha_distribution(alpha: Mapping[str, Any]) -> ArchDistribution:
@@ -110,7 +103,7 @@ def arch_probability(alpha: Mapping[str, Any], arch: Mapping[str, Any]) -> float
 
 
 def _top_samples(part: Part, n: int) -> list[tuple[dict[str, Any], float | None]]:
-    where = part.path / "alpha.json"
+    where = part.path / ALPHA_FILE
     if part.alpha is None:
         raise ExportError(f"{where}: missing; --top needs the last part's alpha")
     stored = [(entry["sample"], entry.get("probability")) for entry in part.alpha.get("top", [])]
@@ -149,7 +142,7 @@ def read_search_dir(root: Path, preset: str | None = None, top: int | None = Non
             raise ExportError(f"{root}: no part*_* folder with part.json; --rank needs the search's last part")
         arch, row = ranked_arch(root, rank)
         layout = make_layout(load_preset(last.preset), last.parts)
-        arch = check_arch(layout, arch, source=f"{root / 'ranking.csv'} rank {rank}")
+        arch = check_arch(layout, arch, source=f"{root / RANKING_FILE} rank {rank}")
         return [Candidate(f"{final.name}-ranked{rank}", arch, last.preset, last.parts, last.num_classes,
                           float(row["probability"]), last)]
     if top is None:
@@ -159,7 +152,7 @@ def read_search_dir(root: Path, preset: str | None = None, top: int | None = Non
     layout = make_layout(load_preset(last.preset), last.parts)
     candidates = []
     for i, (sample, prob) in enumerate(_top_samples(last, top), 1):
-        arch = check_arch(layout, {**last.fixed, **sample}, source=f"{last.path / 'alpha.json'} top[{i - 1}]")
+        arch = check_arch(layout, {**last.fixed, **sample}, source=f"{last.path / ALPHA_FILE} top[{i - 1}]")
         candidates.append(Candidate(f"{final.name}-rank{i}", arch, last.preset, last.parts, last.num_classes,
                                     prob, last))
     return candidates

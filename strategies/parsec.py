@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from typing import Any, Callable, Iterator, Mapping
@@ -19,7 +18,7 @@ from nni.nas.oneshot.pytorch.supermodule.sampling import (
 )
 from nni.nas.space import ExecutableModelSpace
 
-from nni_autotsnet.atomic import write_text
+from nni_autotsnet.rundir import write_alpha
 
 from .cost import FlopsWindowCost, WindowCost
 from .distribution import ArchDistribution, jsonable
@@ -322,5 +321,5 @@ class Parsec(OneShotStrategy):
             result['latency_window'] = list(self.latency_window)
             result['latency_source'] = self.cost_metric.source
         if path is not None:
-            write_text(json.dumps(result, indent=2), path)  # atomic: a kill never leaves half an alpha.json
+            write_alpha(path, result)  # the format's one home: nni_autotsnet.rundir
         return result
