@@ -131,18 +131,19 @@ def make_strategy(config: ExperimentConfig, part: PartConfig, seed: int, fixed: 
     unless ``search.weight_optimizer`` is ``adamw`` (the CPU benchmark's): then the evaluator's AdamW.
     ``search.cost: latency`` bounds F_lat(A) of ``search.latency_table`` by ``search.latency_window`` instead.
     """
-    from nni_autotsnet.strategies import Parsec
+    from nni_autotsnet.strategies import FlopsWindowCost, LatencyWindowCost, Parsec
 
     search = config.search
     # search.weight_optimizer=adamw: the evaluator's AdamW (VideoClassifier) at the part's rate, constant
     weights = (dict(weight_optimizer="sgd", weight_lr=part.weight_lr, weight_decay=search.weight_decay)
                if search.weight_optimizer == "sgd" else dict(weight_optimizer="evaluator"))
-    # search.cost=latency: the window bounds F_lat(A) from the device's latency table (FLOPs are still logged)
-    window = dict(flops_window=search.flops_window)
+    # search.cost=latency: the window bounds F_lat(A) from the device's latency table (FLOPs are still logged);
+    # the windows were checked when the config loaded (beta > 0 has one)
+    cost = FlopsWindowCost(*search.flops_window, beta=search.beta) if search.flops_window is not None else None
     if search.cost == "latency" and search.latency_window is not None:
-        window = dict(latency_window=search.latency_window,
-                      latency_fn=search_latency_fn(config, fixed, num_classes))
-    return Parsec(num_samples=search.num_samples, beta=search.beta, **window,
+        cost = LatencyWindowCost(*search.latency_window, beta=search.beta,
+                                 latency_fn=search_latency_fn(config, fixed, num_classes))
+    return Parsec(num_samples=search.num_samples, cost=cost,
                   warmup=search.warmup, arch_lr=part.arch_lr, **weights, supernet=search.supernet,
                   distill=search.distill, in_window=search.in_window,
                   seed=seed, metric_samples=search.metric_samples, gradient_clip_val=search.gradient_clip_val,

@@ -1,7 +1,7 @@
 """Training one fixed architecture from scratch with the supplement's recipe (section 3.2), scaled by the config.
 
 The recipe: He initialisation (done by the network), dropout 0.5 before the classifier (the
-network), SGD with momentum and weight decay at ``train.lr`` (0.4 at total batch 256, scaled),
+network), SGD with momentum and weight decay at ``train.lr`` (0.4 at total batch 256) scaled (``effective_lr``),
 a linear warm-up over ``train.warmup_epochs`` and then a half-period cosine to 0 at
 ``train.epochs``, both per optimiser step; cross-entropy on single training clips; validation
 accuracy per video with its views' softmax averaged. :func:`train` runs it with Lightning into a
@@ -245,7 +245,7 @@ def train(config: ExperimentConfig, arch: Mapping[str, Any], preset: str | None,
         save_arch(arch, out / ARCH_FILE, preset=preset, parts=layout.parts)
 
     pl.seed_everything(t.seed, workers=True, verbose=False)  # initialisation
-    module = TrainingModule(preset, arch, layout.parts, train_ds.num_classes, lr=t.lr, epochs=t.epochs,
+    module = TrainingModule(preset, arch, layout.parts, train_ds.num_classes, lr=t.effective_lr, epochs=t.epochs,
                             warmup_epochs=t.warmup_epochs, weight_decay=t.weight_decay, momentum=t.momentum,
                             seed=t.seed, optimizer=t.optimizer, label_smoothing=t.label_smoothing, dropout=t.dropout)
     progress_bar = sys.stdout.isatty() and not in_nni_trial()

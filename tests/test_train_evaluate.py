@@ -173,14 +173,15 @@ def test_recipe_keys_reach_the_training_module():
 
     config = load_config("experiments/tiny32.yaml")
     t = config.train
-    assert (t.optimizer, t.label_smoothing, t.dropout, t.lr) == ("adamw", 0.1, 0.2, 0.003)
+    assert (t.optimizer, t.label_smoothing, t.dropout, t.effective_lr) == ("adamw", 0.1, 0.2, 0.003)
+    assert t.lr == load_config("experiments/tiny32.yaml", ["train.lr_scale=2.0"]).train.lr  # the YAML's, unscaled
     assert config.data.cache is not None and config.data.cache.is_absolute()
     assert load_config("experiments/tiny.yaml").train.optimizer == "sgd"  # the supplement's, by default
     for override, key in (("train.optimizer=adam", "train.optimizer"), ("train.label_smoothing=1.5", "train.label_smoothing"),
                           ("train.dropout=-0.1", "train.dropout")):
         with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
             load_config("experiments/tiny32.yaml", [override])
-    module = TrainingModule("tiny32", x3d_like_arch("tiny32"), "sparse", 10, lr=t.lr, epochs=2,
+    module = TrainingModule("tiny32", x3d_like_arch("tiny32"), "sparse", 10, lr=t.effective_lr, epochs=2,
                             weight_decay=t.weight_decay, optimizer=t.optimizer, label_smoothing=t.label_smoothing,
                             dropout=t.dropout)
     assert isinstance(module.configure_optimizers(), torch.optim.AdamW) and module.model.dropout.p == 0.2
