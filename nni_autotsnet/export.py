@@ -305,20 +305,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--threads", type=int, metavar="T", help="torch.set_num_threads for the latency runs")
     p.add_argument("--latency-table", type=Path, metavar="TABLE.json",
                    help="add F_lat(A) from this latency table and the latency measured here at its settings")
-    try:
-        args = p.parse_args(argv)
-        if (args.search_dir is None) == (args.arch is None):
-            p.error("give a SEARCH_DIR or --arch ARCH.json (one of them)")
-        if args.arch is not None and (args.top or args.weights or args.rank):
-            p.error("--top, --rank and --weights need a SEARCH_DIR, not --arch")
-        if args.top is not None and args.rank is not None:
-            p.error("give --top N or --rank R, not both")
-        if args.rank is not None and args.rank < 1:
-            p.error(f"--rank must be >= 1, got {args.rank}")
-        if args.top is not None and args.top < 1:
-            p.error(f"--top must be >= 1, got {args.top}")
-    except SystemExit as exit_:  # argparse printed its usage and message
-        return int(exit_.code or 0)
+    args = p.parse_args(argv)
+    if (args.search_dir is None) == (args.arch is None):
+        p.error("give a SEARCH_DIR or --arch ARCH.json (one of them)")
+    if args.arch is not None and (args.top or args.weights or args.rank):
+        p.error("--top, --rank and --weights need a SEARCH_DIR, not --arch")
+    if args.top is not None and args.rank is not None:
+        p.error("give --top N or --rank R, not both")
+    if args.rank is not None and args.rank < 1:
+        p.error(f"--rank must be >= 1, got {args.rank}")
+    if args.top is not None and args.top < 1:
+        p.error(f"--top must be >= 1, got {args.top}")
     if args.threads:
         torch.set_num_threads(args.threads)
     _, text = export(args.search_dir, arch=args.arch, preset=args.preset, out=args.out, top=args.top, rank=args.rank,

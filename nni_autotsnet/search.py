@@ -44,6 +44,7 @@ import torch
 from nni_autotsnet.atomic import save_torch, write_text
 from nni_autotsnet.config import ConfigError, ExperimentConfig, PartConfig, load_config, portable_raw
 from nni_autotsnet.errors import CommandParser, UserError, command, load_weights_file
+from nni_autotsnet.locking import folder_lock
 from nni_autotsnet.rundir import (ALPHA_FILE, ARCH_FILE, CHECKPOINT_FILE, METRICS_FILE, PART_FILE, SEARCH_RESULT_KEYS,
                                   SUPERNET_FILE, append_alpha_history, checkpoint_stem, part_dir as part_folder,
                                   write_config, write_result)
@@ -294,8 +295,15 @@ def run_search(config: ExperimentConfig, out: Path, report_to_nni: bool = False,
     """Run every part of ``config.search.parts`` into ``out`` and return the final result.
 
     Finished parts are reused; ``resume`` continues an interrupted part from its ``last.ckpt``.
-    ``callbacks`` are extra Lightning callbacks for every part.
+    ``callbacks`` are extra Lightning callbacks for every part. ``out`` is locked while the search writes it
+    (:func:`~nni_autotsnet.locking.folder_lock`: a second search aimed at it stops with a user error).
     """
+    with folder_lock(out, "search directory", enabled=is_rank_zero()):
+        return _run_search(config, Path(out), report_to_nni, resume, callbacks)
+
+
+def _run_search(config: ExperimentConfig, out: Path, report_to_nni: bool, resume: bool,
+                callbacks: Sequence[Any]) -> dict:
     if config.trainer.threads:
         torch.set_num_threads(config.trainer.threads)
     out.mkdir(parents=True, exist_ok=True)
@@ -420,8 +428,8 @@ def health_line(health: dict[str, str | None]) -> str:
 
 
 @command
-def main(argv: Sequence[str] | None = None) -> int:
-    """Parse, search, print the architecture and the search's health; 2 with one line on stderr for user errors."""
+def main(argv: Sequence[str] | None = None) -> str:
+    """Parse, search; the architecture and the search's health as the summary (:func:`command` prints it)."""
     parser = CommandParser(prog="python -m nni_autotsnet.search", description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", required=True, help="experiment YAML (experiments/tiny.yaml, ...)")
     parser.add_argument("overrides", nargs="*", metavar="key.sub=value", help="config overrides (YAML values)")
@@ -439,14 +447,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Path(args.out) if args.out else Path(os.environ["NNI_OUTPUT_DIR"]) if trial else config.output
     result = run_search(config, out, report_to_nni=trial, resume=args.resume or trial)
     window = result["flops_window"]
-    if not is_rank_zero():
-        return 0
-    print(f"searched architecture: {out / ARCH_FILE}\n"
-          f"  {result['gflops']:.5f} GFLOPs per view (multiply-adds), {result['params'] / 1e6:.3f} M params, "
-          f"window {window} -> {'in' if result['in_window'] else 'outside' if window else 'no window'}; "
-          f"val accuracy of the most likely arch (supernet weights) {result['accuracy']}; "
-          f"{result['seconds']:.0f} s\n  {health_line(result['health'])}", flush=True)
-    return 0
+    return (f"searched architecture: {out / ARCH_FILE}\n"  # printed by rank zero (errors.command)
+            f"  {result['gflops']:.5f} GFLOPs per view (multiply-adds), {result['params'] / 1e6:.3f} M params, "
+            f"window {window} -> {'in' if result['in_window'] else 'outside' if window else 'no window'}; "
+            f"val accuracy of the most likely arch (supernet weights) {result['accuracy']}; "
+            f"{result['seconds']:.0f} s\n  {health_line(result['health'])}")
 
 
 if __name__ == "__main__":

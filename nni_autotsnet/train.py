@@ -56,8 +56,8 @@ def read_arch_for(path: Path, config: ExperimentConfig) -> tuple[dict, str, str 
 
 
 @command
-def main(argv: Sequence[str] | None = None) -> int:
-    """Parse, load and check the config and the architecture, train; 2 with one line on stderr for user errors."""
+def main(argv: Sequence[str] | None = None) -> str:
+    """Parse, load and check the config and the architecture, train; the summary (:func:`command` prints it)."""
     from nni_autotsnet.training import train
 
     parser = CommandParser(prog="python -m nni_autotsnet.train", description=__doc__.split("\n\n")[1])
@@ -68,22 +68,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--label", help="name in result.json and the log lines (default: the run folder's name)")
     parser.add_argument("--resume", action="store_true", help="continue from RUN/last.ckpt")
     parser.add_argument("overrides", nargs="*", metavar="key.sub=value", help="config overrides (YAML values)")
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exit_:  # argparse printed its usage and message
-        return int(exit_.code or 0)
+    args = parser.parse_args(argv)
     config = load_config(args.config, args.overrides)
     arch, preset, parts = read_arch_for(args.arch, config)
     out = args.out or config.train.output
     result = train(config, arch, preset, parts, out, label=args.label, resume=args.resume)
-    from lightning_fabric.utilities.rank_zero import rank_zero_only
-
-    if getattr(rank_zero_only, "rank", 0) != 0:  # DDP: one summary, from global rank 0
-        return 0
-    print(f"trained {result['label']}: val_acc {result['val_acc']:.4f} (best {result['best_val_acc']:.4f}) after "
-          f"{result['epochs']} epochs, {result['gflops']:.5f} GFLOPs per view, {result['params'] / 1e6:.3f} M params, "
-          f"{result['seconds']:.0f} s\n  model: {Path(out) / MODEL_FILE}", flush=True)
-    return 0
+    return (f"trained {result['label']}: val_acc {result['val_acc']:.4f} (best {result['best_val_acc']:.4f}) after "
+            f"{result['epochs']} epochs, {result['gflops']:.5f} GFLOPs per view, {result['params'] / 1e6:.3f} M "
+            f"params, {result['seconds']:.0f} s\n  model: {Path(out) / MODEL_FILE}")  # printed by rank zero
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ from nni_autotsnet.errors import UserError, load_weights_file
 from nni_autotsnet.models import build_model
 from nni_autotsnet.models.exported import save_exported
 from nni_autotsnet.atomic import AtomicCheckpointIO, write_text
+from nni_autotsnet.locking import folder_lock
 from nni_autotsnet.rundir import (ARCH_FILE, CHECKPOINT_FILE, METRICS_FILE, MODEL_FILE, TRAIN_RESULT_KEYS, checkpoint_stem,
                                   write_config, write_result)
 from nni_autotsnet.runtime import EpochSeededLoader, build_datasets, in_nni_trial, is_rank_zero
@@ -226,10 +227,20 @@ def train(config: ExperimentConfig, arch: Mapping[str, Any], preset: str | None,
     dict
         ``result.json``: label, preset, parts, arch_file, gflops (multiply-adds per view, closed
         form), params, val_acc (last epoch), best_val_acc, epochs, seed, seconds.
+
+    Raises
+    ------
+    nni_autotsnet.locking.FolderBusyError
+        When another command is writing ``out`` (:func:`~nni_autotsnet.locking.folder_lock`).
     """
+    with folder_lock(out, "run directory", enabled=is_rank_zero()):
+        return _train(config, arch, preset, parts, Path(out), label, resume, callbacks)
+
+
+def _train(config: ExperimentConfig, arch: Mapping[str, Any], preset: str | None, parts: str | None, out: Path,
+           label: str | None, resume: bool, callbacks: Sequence[pl.Callback]) -> dict[str, Any]:
     from nni_autotsnet.speed import loader_options
 
-    out = Path(out)
     label = label or out.resolve().name
     preset = str(preset or config.preset)
     layout = make_layout(load_preset(preset), parts or infer_parts(arch))
