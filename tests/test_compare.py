@@ -122,6 +122,10 @@ def test_the_ranking_table_covers_every_random_architecture(compare):
     assert list(ranking.columns[:4]) == list(RANKING_COLUMNS)
     assert sorted(ranking["arch"]) == sorted(p.name for p in (out / "random" / "runs").iterdir())
     assert ranking["inherited_acc"].between(0, 1).all() and ranking["scratch_acc"].between(0, 1).all()
+    # paths relative to the table's folder: a committed table names no machine
+    assert not any(Path(p).is_absolute() for p in [*ranking["scratch_run"], *ranking["supernet"]])
+    assert all((out / "ranking" / p / "arch.json").is_file() for p in ranking["scratch_run"])
+    assert all((out / "ranking" / p / "supernet.pt").is_file() for p in ranking["supernet"])
     assert "Kendall tau" in runs[-1]["printed"]  # the report printed it (the table needs every lane: the full run)
 
 
