@@ -19,7 +19,6 @@ import pandas as pd
 import pytest
 import torch
 
-from nni_autotsnet.data.testing import small_benchmark
 from nni_autotsnet.ranking import RANKING_COLUMNS, read_ranking_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,9 +41,9 @@ def _mtimes(out: Path) -> dict[str, int]:
 
 
 @pytest.fixture(scope="module")
-def compare(tmp_path_factory):
+def compare(tmp_path_factory, small_bench):
     script = _load_script()
-    bench = small_benchmark(tmp_path_factory.getbasetemp() / "train_bench")  # test_train_evaluate's: built once
+    bench = small_bench
     out = tmp_path_factory.mktemp("compare") / "out"
     argv = ["--config", str(ROOT / "experiments" / "random_tiny.yaml"), "--search-seeds", "0", "--train-seeds", "0,1",
             "--random", "3", "--out", str(out), f"data.benchmark={bench}", *QUICK]

@@ -10,12 +10,12 @@ from nni_autotsnet.data import CLASS_NAMES, VideoReader, make_benchmark
 from nni_autotsnet.data.benchmark import split_sizes
 from nni_autotsnet.data.__main__ import main
 from nni_autotsnet.data.synthetic import _trajectory, render_video, sample_spec
-from nni_autotsnet.data.testing import small_benchmark, write_garbage
+from nni_autotsnet.data.testing import write_garbage
 
 
 @pytest.fixture(scope="session")
-def bench(tmp_path_factory):
-    return small_benchmark(tmp_path_factory.getbasetemp() / "benchmark_small")
+def bench(small_bench):
+    return small_bench
 
 
 def _decoded(root, rel):

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from nni_autotsnet.data.testing import small_benchmark
 from nni_autotsnet.search_space import load_arch
 
 REPO = Path(__file__).resolve().parents[1]
@@ -26,9 +25,9 @@ def _command(out: Path, bench: Path, *extra: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(tmp_path_factory, small_bench):
     tmp = tmp_path_factory.mktemp("resume")
-    bench = small_benchmark(tmp / "bench")
+    bench = small_bench
     whole = subprocess.run(_command(tmp / "whole", bench), capture_output=True, text=True, cwd=REPO)
     assert whole.returncode == 0, whole.stderr[-2000:]
 

@@ -12,7 +12,6 @@ from pytorch_lightning import Callback
 from nni_autotsnet import evaluate as evaluate_cli
 from nni_autotsnet import train as train_cli
 from nni_autotsnet.config import load_config
-from nni_autotsnet.data.testing import small_benchmark
 from nni_autotsnet.models import load_exported
 from nni_autotsnet.search_space import load_preset, make_layout, save_arch
 from nni_autotsnet.training import METRIC_COLUMNS, lr_factor, train
@@ -25,8 +24,8 @@ STEPS = 2  # 10 training videos (one a class), batch 4, last batch dropped
 
 
 @pytest.fixture(scope="module")
-def bench(tmp_path_factory):
-    return small_benchmark(tmp_path_factory.getbasetemp() / "train_bench")
+def bench(small_bench):
+    return small_bench
 
 
 @pytest.fixture(scope="module")
