@@ -115,6 +115,7 @@ def _run_dir(root, model, parts: str, bench):
     return root
 
 
+@pytest.mark.slow
 def test_the_cli_writes_the_ablation_next_to_the_normal_evaluation(two_stream, tmp_path, small_bench, capsys):
     bench = small_bench
     run = _run_dir(tmp_path / "run", two_stream, "all", bench)

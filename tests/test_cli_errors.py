@@ -290,6 +290,7 @@ def test_the_parser_error_is_one_line(capsys):
 # ------------------------------------------------------------------------------------------------
 # Real processes: the exit status and stderr of python -m, several at once
 # ------------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_python_m_exits_2_without_a_traceback(inputs, tmp_path):
     runs = {
         "search": (["nni_autotsnet.search", "--config", str(inputs.list_config), "--out", str(tmp_path / "s")],

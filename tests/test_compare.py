@@ -21,6 +21,8 @@ import torch
 
 from nni_autotsnet.ranking import RANKING_COLUMNS, read_ranking_table
 
+pytestmark = pytest.mark.slow  # over ~10 s on 2 cores: pytest -m "not slow" leaves it out
+
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = ["search.num_samples=2", "search.rank_candidates=3", "search.epochs={sparse: 1, fusion: 1, all: 1}", "search.metric_samples=8",
          "train.epochs=1", "train.epoch_scale=1.0", "train.warmup_epochs=0", "train.eval_views=1",

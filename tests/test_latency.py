@@ -101,6 +101,7 @@ def test_load_latency_model_checks_preset_classes_and_expected_fields(tmp_path):
         load_latency_model(path, "tiny", "all", expect={"threads": 2})
 
 
+@pytest.mark.slow
 def test_a_latency_window_search_lands_in_the_window():
     """PARSEC on the tiny sparse stream with beta 0.3 and a window near the bottom of F_lat (FLOPs test's twin)."""
     import nni

@@ -12,6 +12,8 @@ import pytest
 from nni_autotsnet.nnictl import NnictlExperiment
 from nni_autotsnet.search_space import check_arch, load_arch, load_preset, make_layout
 
+pytestmark = pytest.mark.slow  # over ~10 s on 2 cores: pytest -m "not slow" leaves it out
+
 REPO = Path(__file__).resolve().parents[1]
 BETAS = [0.0, 0.2]
 

@@ -7,10 +7,14 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from nni.experiment import Experiment
 
 from nni_autotsnet.nnictl import NnictlExperiment, _env, free_port, nnictl_command
 from nni_autotsnet.search_space import check_arch, load_arch, load_preset, make_layout
+
+pytestmark = pytest.mark.slow  # over ~10 s on 2 cores: pytest -m "not slow" leaves it out
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -46,6 +46,7 @@ def test_parsec_searches_the_two_stream_space(tmp_path):
     assert list(exported['alpha']) == labels
 
 
+@pytest.mark.slow
 def test_beta_sweep_brings_the_searched_flops_down_into_the_window():
     """beta 0 / 0.1 / 0.3 with the same seed, data and window (supplement Table 1 in miniature).
 

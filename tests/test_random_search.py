@@ -9,6 +9,8 @@ import pytest
 from nni_autotsnet.random_search import main
 from nni_autotsnet.search_space import TwoStreamSpace, check_arch, load_arch, load_preset, make_layout
 
+pytestmark = pytest.mark.slow  # over ~10 s on 2 cores: pytest -m "not slow" leaves it out
+
 WINDOW = (0.0065, 0.0085)
 
 

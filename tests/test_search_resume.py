@@ -14,6 +14,8 @@ import pytest
 
 from nni_autotsnet.search_space import load_arch
 
+pytestmark = pytest.mark.slow  # over ~10 s on 2 cores: pytest -m "not slow" leaves it out
+
 REPO = Path(__file__).resolve().parents[1]
 
 
