@@ -197,7 +197,7 @@ def run_sweep(args) -> list[dict]:
     from torch.utils.data import TensorDataset
     from nni_autotsnet.data.testing import synthetic_clips
     from nni_autotsnet.search_space import TwoStreamSpace
-    from nni_autotsnet.strategies import Parsec
+    from nni_autotsnet.strategies import FlopsWindowCost, Parsec
     torch.set_num_threads(args.threads)
     rows = []
     for beta in args.betas:
@@ -212,7 +212,7 @@ def run_sweep(args) -> list[dict]:
                                    learning_rate=0.05, max_epochs=args.epochs, num_sanity_val_steps=0,
                                    enable_progress_bar=False, logger=False, enable_checkpointing=False,
                                    enable_model_summary=False, accelerator='gpu' if args.device == 'cuda' else 'cpu')
-        strategy = Parsec(num_samples=args.sweep_k, beta=beta, flops_window=args.window if beta > 0 else None,
+        strategy = Parsec(num_samples=args.sweep_k, cost=FlopsWindowCost(*args.window, beta=beta) if beta > 0 else None,
                           seed=args.seed, arch_lr=args.arch_lr, metric_samples=64)
         model = strategy.mutate_model(space)
         start = time.perf_counter()

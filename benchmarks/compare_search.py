@@ -32,9 +32,7 @@ from typing import Sequence
 
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from compare_tiny import EpochClock, search_seconds  # noqa: E402
+from nni_autotsnet.benchmarking import EPOCH_CLOCK_FILE, EpochClock, search_seconds
 
 from nni_autotsnet.config import load_config  # noqa: E402
 from nni_autotsnet.results import to_markdown  # noqa: E402
@@ -78,7 +76,7 @@ class SearchComparison:
 
         out = self.search_dir(s)
         run_search(load_config(self.config_path, [*self.overrides, f"search.seed={s}"]), out, resume=True,
-                   callbacks=[EpochClock(out / "search_epochs.json")])
+                   callbacks=[EpochClock(out / EPOCH_CLOCK_FILE)])
 
     def _train(self, s: int, t: int) -> None:
         from nni_autotsnet.evaluate import evaluate

@@ -39,16 +39,16 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import pandas as pd
-import pytorch_lightning as pl
 
+from nni_autotsnet.benchmarking import EPOCH_CLOCK_FILE, EpochClock, Unit, search_seconds
 from nni_autotsnet.config import ExperimentConfig, load_config
 from nni_autotsnet.results import to_markdown
 
@@ -57,55 +57,6 @@ GROUPS = ("parsec", "random", "x3d", "ranking")  # units of a group depend only 
 TABLE_COLUMNS = ["model", "architecture", GFLOPS, "params (M)", "n", "seeds", "test top-1 mean (%)",
                  "test top-1 std (%)", "test top-1 (%)", "Welch p vs selected random", "rank among random",
                  "compute (min)"]
-
-
-# ------------------------------------------------------------------------------------------------
-# Units of work
-# ------------------------------------------------------------------------------------------------
-@dataclass
-class Unit:
-    """One unit of work: skipped when ``done()``; ``run()`` does it (resuming what a killed run left)."""
-
-    what: str
-    done: Callable[[], bool]
-    run: Callable[[], Any]
-    group: str = ""  # one of GROUPS: --only runs a subset, so two processes can share the work
-    waits_for: Callable[[], bool] | None = None  # what another group (another process) must finish first
-
-
-class EpochClock(pl.Callback):
-    """Each search epoch's wall time (training and validation), kept by part and epoch in a JSON file.
-
-    A search's ``result.json`` times only the last invocation of the search command, so a resumed
-    search would look cheaper than it was; this clock keeps every finished epoch once (an epoch
-    redone after a kill replaces its record), which is what the random trainings' ``seconds``
-    count too (``nni_autotsnet.training.EpochRecorder``).
-    """
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.start = time.perf_counter()
-
-    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self.start = time.perf_counter()
-
-    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if not trainer.is_global_zero:
-            return
-        record = json.loads(self.path.read_text()) if self.path.is_file() else {}
-        record.setdefault(Path(trainer.default_root_dir).name, {})[str(trainer.current_epoch)] = \
-            time.perf_counter() - self.start
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        tmp.write_text(json.dumps(record, indent=1))
-        tmp.replace(self.path)
-
-
-def search_seconds(search_dir: Path) -> float:
-    """A search's compute: the sum of its epochs' wall times (:class:`EpochClock`), else its result.json seconds."""
-    clock = search_dir / "search_epochs.json"
-    if clock.is_file():
-        return sum(sum(part.values()) for part in json.loads(clock.read_text()).values())
-    return float(json.loads((search_dir / "result.json").read_text())["seconds"])
 
 
 def _eval_protocol(config: ExperimentConfig) -> str:
@@ -174,7 +125,7 @@ class Comparison:
         from nni_autotsnet.search import run_search
 
         run_search(load_config(self.config_path, overrides), out, resume=True,
-                   callbacks=[EpochClock(out / "search_epochs.json")])
+                   callbacks=[EpochClock(out / EPOCH_CLOCK_FILE)])
 
     def _train(self, arch: dict, preset: str | None, parts: str | None, run: Path, seed: int, label: str) -> None:
         from nni_autotsnet.training import train
@@ -210,8 +161,10 @@ class Comparison:
         inherited = inherited_accuracy(supernet, archs, train_ds, val_ds, calibration_batches=self.calibration_batches,
                                        batch_size=config.data.batch_size, num_workers=config.data.num_workers)
         rows = [{"arch": run.name, "gflops": _read(run / "result.json")["gflops"], "inherited_acc": acc,
-                 "scratch_acc": _read(self.eval_file(run))["top1"], "scratch_run": str(run),
-                 "supernet": str(supernet / "part1_all")} for run, acc in zip(runs, inherited)]
+                 "scratch_acc": _read(self.eval_file(run))["top1"],
+                 "scratch_run": os.path.relpath(run.resolve(), self.ranking_dir.resolve()),
+                 "supernet": os.path.relpath((supernet / "part1_all").resolve(), self.ranking_dir.resolve())}
+                for run, acc in zip(runs, inherited)]  # paths relative to the table's folder
         write_ranking_table(rows, self.ranking_dir / "ranking.csv")
 
     def units(self) -> list[Unit]:

@@ -33,9 +33,7 @@ from typing import Sequence
 
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from compare_tiny import EpochClock, search_seconds  # noqa: E402
+from nni_autotsnet.benchmarking import EPOCH_CLOCK_FILE, EpochClock, search_seconds
 
 from nni_autotsnet.config import load_config  # noqa: E402
 from nni_autotsnet.results import to_markdown  # noqa: E402
@@ -55,7 +53,7 @@ MODES = {
 def _supernet(config_path: str, overrides: list[str], out: Path) -> None:
     from nni_autotsnet.search import run_search
 
-    run_search(load_config(config_path, overrides), out, resume=True, callbacks=[EpochClock(out / "search_epochs.json")])
+    run_search(load_config(config_path, overrides), out, resume=True, callbacks=[EpochClock(out / EPOCH_CLOCK_FILE)])
 
 
 def _truth(truth: Path) -> tuple[pd.DataFrame, dict[str, float]]:

@@ -18,7 +18,7 @@ from typing import Any
 from torch import nn
 
 from nni_autotsnet.errors import UserError, load_weights_file
-from nni_autotsnet.rundir import CONFIG_FILE, MODEL_FILE
+from nni_autotsnet.rundir import CHECKPOINT_FILE, CONFIG_FILE, MODEL_FILE
 
 __all__ = ["EvalError", "InputSpec", "canonical_views", "resolve_checkpoint", "load_checkpoint", "input_spec"]
 
@@ -50,7 +50,7 @@ def resolve_checkpoint(path: str | Path) -> Path:
     """The weights file of ``path``: itself, or a run directory's newer of ``model.pt`` and ``last.ckpt``."""
     path = Path(path)
     if path.is_dir():
-        found = [p for p in (path / MODEL_FILE, path / "last.ckpt") if p.is_file()]
+        found = [p for p in (path / MODEL_FILE, path / CHECKPOINT_FILE) if p.is_file()]
         if not found:
             raise EvalError(f"{path}: no model.pt or last.ckpt in this directory (is it a training run?)")
         return max(found, key=lambda p: p.stat().st_mtime_ns)

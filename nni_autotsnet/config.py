@@ -24,7 +24,7 @@ from nni_autotsnet.search_space.presets import PRESET_NAMES, Preset, PresetError
 from nni_autotsnet.yamlcheck import YamlReader
 
 __all__ = ["ConfigError", "KEYS", "Key", "Window", "DEFAULTS", "TABLE2", "DataConfig", "PartConfig", "SearchConfig",
-           "TrainConfig", "RandomConfig", "TrainerConfig", "ExperimentConfig", "load_config", "parse_overrides",
+           "TrainConfig", "RandomConfig", "TrainerConfig", "ExperimentConfig", "DERIVED", "load_config", "parse_overrides",
            "portable_raw", "PATH_KEYS", "NNI_PARAMETER_KEYS"]
 
 
@@ -265,15 +265,22 @@ class PartConfig:
     arch_lr: float
 
 
+# Fields computed from a section's keys, under names of their own, so that a key's field holds what the YAML
+# says: (name, annotation) per section, after the keys' fields.
+DERIVED: dict[str, tuple[tuple[str, str], ...]] = {
+    "train": (("effective_lr", "float"),),  # train.lr times train.lr_scale, or total batch / 256: the rate trained at
+}
+
+
 def _section_class(name: str, section: str, doc: str) -> type:
-    """A frozen dataclass with a field per key of ``section``, typed by ``Key.annotation``.
+    """A frozen dataclass with a field per key of ``section``, typed by ``Key.annotation``, then :data:`DERIVED`'s.
 
     Made from :data:`KEYS` rather than written out, so that a key is declared once: a written class
     would list every key and its type a second time (the old ones repeated some defaults, too), a
     place that can drift from KEYS. The cost, static type checkers seeing no fields, this project does
     not pay: it runs none.
     """
-    columns = [(key, spec.annotation()) for key, spec in KEYS[section].items() if spec.field]
+    columns = [(key, spec.annotation()) for key, spec in KEYS[section].items() if spec.field] + list(DERIVED.get(section, ()))
     cls = make_dataclass(name, columns, frozen=True, namespace={"__doc__": doc})
     cls.__module__ = __name__  # pickles by name
     return cls
@@ -281,7 +288,8 @@ def _section_class(name: str, section: str, doc: str) -> type:
 
 DataConfig = _section_class("DataConfig", "data", "The data keys; paths absolute, preset the space's by default.")
 SearchConfig = _section_class("SearchConfig", "search", "The search keys; parts are Table 2 scaled (PartConfig).")
-TrainConfig = _section_class("TrainConfig", "train", "The train keys; epochs and lr scaled.")
+TrainConfig = _section_class("TrainConfig", "train", "The train keys; epochs scaled, lr as given and effective_lr "
+                             "(lr times lr_scale or the linear rule): the rate training runs at.")
 RandomConfig = _section_class("RandomConfig", "random", "The random keys; null windows are search's.")
 TrainerConfig = _section_class("TrainerConfig", "trainer", "The trainer keys.")
 
@@ -570,14 +578,15 @@ def _check_cost(s: YamlReader, values: dict[str, Any], preset: Preset) -> None:
 
 
 def _train(r: YamlReader, base: Path, total_batch: int) -> TrainConfig:
-    """epochs and warmup_epochs times epoch_scale (the warm-up shorter); lr times lr_scale or the linear rule."""
+    """epochs and warmup_epochs times epoch_scale (the warm-up shorter); effective_lr: lr times lr_scale or the
+    linear rule (lr stays the YAML's)."""
     t, values = _read(r, "train", base)
     epochs = values["epochs"] = max(1, round(values["epochs"] * values["epoch_scale"]))
     warmup = values["warmup_epochs"] = round(values["warmup_epochs"] * values["epoch_scale"])
     if warmup >= epochs and warmup > 0:
         raise t.fail("warmup_epochs", f"the warm-up ({warmup} epochs after scaling) must be shorter than "
                                       f"training ({epochs} epochs)")
-    values["lr"] *= _lr_factor(values["lr_scale"], total_batch)
+    values["effective_lr"] = values["lr"] * _lr_factor(values["lr_scale"], total_batch)
     return _build(TrainConfig, values)
 
 

@@ -25,6 +25,7 @@ from nni_autotsnet.config import load_config
 from nni_autotsnet.errors import CommandParser, UserError, command
 from nni_autotsnet.nnictl import NnictlExperiment, TrialInfo, trial_search_config, trial_table
 from nni_autotsnet.results import HEALTH_LABEL, table1_row, to_markdown
+from nni_autotsnet.rundir import MODEL_FILE
 
 __all__ = ["main", "table1", "best_trial", "health_note"]
 
@@ -148,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _, summary = export(best.directory, out=out / "export", weights=True)
     print(summary)
     minutes = (time.monotonic() - start) / 60
-    print(f"done in {minutes:.1f} min; tables in {out}, the model in {out / 'export' / 'model.pt'} "
+    print(f"done in {minutes:.1f} min; tables in {out}, the model in {out / 'export' / MODEL_FILE} "
           "(nni_autotsnet.models.load_exported loads it without NNI)", flush=True)
     return 0
 

@@ -3,7 +3,10 @@
 A mistake in what a user gives (a list line, a config key, an arch label, a checkpoint, a path)
 raises a :class:`UserError` whose message names the file and the line, dotted key or label. Every
 command's ``main`` is wrapped by :func:`command`: a user error ends it with ``error: <message>``
-as one line on stderr and exit status 2; anything else is a bug and keeps its traceback. A file or
+as one line on stderr and exit status 2; anything else is a bug and keeps its traceback. It also
+handles, once for every command, argparse's exit (``--help``, a usage error: its status is returned)
+and the rank-zero rule: a ``main`` that returns its summary text has it printed by rank zero only
+(under DDP every rank runs the command) and exits 0. A file or
 folder that is missing, of the wrong kind or unreadable (``FileNotFoundError``,
 ``IsADirectoryError``, ...) counts as a user error too, named by its path. :class:`CommandParser`
 gives argparse's errors the same shape: one line naming the command, exit status 2.
@@ -33,6 +36,8 @@ import sys
 import warnings
 from pathlib import Path
 from typing import Any, Callable, NoReturn, Sequence
+
+from nni_autotsnet.ranks import is_rank_zero
 
 __all__ = ["UserError", "CheckpointError", "user_message", "command", "CommandParser",
            "load_weights_file"]
@@ -73,21 +78,35 @@ def user_message(err: BaseException) -> str | None:
     return None
 
 
-def command(main: Callable[..., int]) -> Callable[..., int]:
-    """Wrap a command's ``main(argv=None) -> int``: a user error prints ``error: <one line>`` on stderr and returns 2.
+def command(main: Callable[..., int | str]) -> Callable[..., int]:
+    """Wrap a command's ``main(argv=None) -> int | str``; the wrapped one returns the exit status.
+
+    * a user error prints ``error: <one line>`` on stderr and returns 2;
+    * argparse's ``SystemExit`` (``--help``: 0, a usage error already printed by :class:`CommandParser`: 2)
+      returns its status instead of leaving the interpreter;
+    * a returned ``str`` is the command's summary: printed by rank zero only (:func:`is_rank_zero`), status 0.
 
     The wrapped ``main`` behaves alike from ``python -m`` and from a test calling ``main([...])``.
     """
     @functools.wraps(main)
     def run(argv: Sequence[str] | None = None, *args: Any, **kwargs: Any) -> int:
         try:
-            return main(argv, *args, **kwargs)
+            status = main(argv, *args, **kwargs)
+        except SystemExit as exit_:  # argparse printed its usage or help
+            if exit_.code is None or isinstance(exit_.code, int):
+                return exit_.code or 0
+            raise
         except Exception as err:
             message = user_message(err)
             if message is None:
                 raise
             print(f"error: {message}", file=sys.stderr, flush=True)
             return 2
+        if isinstance(status, str):
+            if is_rank_zero():
+                print(status, flush=True)
+            return 0
+        return status
 
     return run
 

@@ -39,7 +39,9 @@ from nni_autotsnet.config import ExperimentConfig, load_config
 # their names stay importable from here
 from nni_autotsnet.checkpoint import EvalError, canonical_views, load_checkpoint, resolve_checkpoint
 from nni_autotsnet.errors import CommandParser, command
+from nni_autotsnet.locking import folder_lock
 from nni_autotsnet.models.ablation import STREAMS, drop_stream as ablate
+from nni_autotsnet.rundir import CONFIG_FILE
 
 __all__ = ["EvalError", "inference_autocast", "canonical_views", "resolve_checkpoint", "load_checkpoint", "test_dataset", "evaluate", "main"]
 
@@ -64,7 +66,7 @@ def inference_autocast(precision: str, device_type: str):
 
 def _config_for(checkpoint: Path, config: str | Path | None) -> ExperimentConfig:
     if config is None:
-        config = checkpoint.parent / "config.yaml"
+        config = checkpoint.parent / CONFIG_FILE
         if not config.is_file():
             raise EvalError(f"{config}: missing; pass --config CFG (the config the model was trained with)")
     return load_config(config)
@@ -124,9 +126,7 @@ def evaluate(checkpoint: str | Path, views: str | None = None, config: str | Pat
     ``drop_stream="dense"`` evaluates the same weights with the dense stream's contribution replaced
     by zeros (:func:`nni_autotsnet.models.ablation.drop_dense_stream`).
     """
-    from torch.utils.data import DataLoader
-
-    from nni_autotsnet.data import VideoLevelAccumulator, average_views, get_preset
+    from nni_autotsnet.data import get_preset
 
     if drop_stream is not None and drop_stream not in STREAMS:
         raise EvalError(f"--drop-stream {drop_stream}: one of {', '.join(STREAMS)}")
@@ -145,6 +145,22 @@ def evaluate(checkpoint: str | Path, views: str | None = None, config: str | Pat
                         f"{info['num_classes']}")
     if cfg.trainer.threads:
         torch.set_num_threads(cfg.trainer.threads)
+    suffix = f"-no-{drop_stream}" if drop_stream else ""
+    out = Path(out) if out is not None else path.parent / f"eval_{protocol}{suffix}"
+    with folder_lock(out, "evaluation folder"):
+        metrics = _evaluate(model, dataset, cfg, clips, crops, protocol, path, drop_stream, ablation)
+        _write(out, metrics.pop("names"), metrics.pop("rows"), metrics)
+    metrics["out"] = str(out)
+    return metrics
+
+
+def _evaluate(model: nn.Module, dataset, cfg: ExperimentConfig, clips: int, crops: int, protocol: str, path: Path,
+              drop_stream: str | None, ablation) -> dict[str, Any]:
+    """Run the model over every view of ``dataset``: ``metrics.json``'s entries, with ``names`` and ``rows``."""
+    from torch.utils.data import DataLoader
+
+    from nni_autotsnet.data import VideoLevelAccumulator, average_views
+
     use_cuda = cfg.trainer.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
     device = torch.device("cuda" if use_cuda else "cpu")
     model.to(device)
@@ -182,11 +198,7 @@ def evaluate(checkpoint: str | Path, views: str | None = None, config: str | Pat
     metrics = {"top1": top1 / n if n else float("nan"), "top5": top5 / n if n else float("nan"),
                "views": clips * crops, "protocol": protocol, "num_videos": n, "skipped": len(dataset) - n,
                "checkpoint": str(path), "list": str(dataset.videos.source), "precision": precision,
-               "drop_stream": drop_stream}
-    suffix = f"-no-{drop_stream}" if drop_stream else ""
-    out = Path(out) if out is not None else path.parent / f"eval_{protocol}{suffix}"
-    _write(out, names, rows, metrics)
-    metrics["out"] = str(out)
+               "drop_stream": drop_stream, "names": names, "rows": rows}
     return metrics
 
 
@@ -204,10 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "its tensor replaced by zeros wherever it leaves the stream (every fusion's dense input, "
                         "the pooled dense features before the classifier); same weights, no retraining, so it "
                         "measures how much the trained network relies on that stream")
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exit_:
-        return int(exit_.code or 0)
+    args = parser.parse_args(argv)
     m = evaluate(args.checkpoint, args.views, args.config, args.list_file, args.out, drop_stream=args.drop_stream)
     dropped = f" without the {m['drop_stream']} stream" if m["drop_stream"] else ""
     print(f"{m['checkpoint']}{dropped}: top-1 {100 * m['top1']:.2f}%, top-5 {100 * m['top5']:.2f}% over {m['num_videos']} "

@@ -42,11 +42,11 @@ from nni_autotsnet.results import to_markdown
 from nni_autotsnet.models import build_model
 from nni_autotsnet.models.exported import save_exported
 from nni_autotsnet.search_space import (
-    PARTS, ArchError, check_arch, infer_parts, load_arch, load_preset, make_layout, save_arch,
+    check_arch, load_preset, make_layout, read_arch, save_arch,
 )
 from nni_autotsnet.search_space.flops import fvcore_flops
 from nni_autotsnet.onnx_export import onnx_summary, write_onnx
-from nni_autotsnet.rundir import ARCH_FILE, CONFIG_FILE, MODEL_FILE, PART_FILE, part_dirs
+from nni_autotsnet.rundir import ALPHA_FILE, ARCH_FILE, CONFIG_FILE, MODEL_FILE, PART_FILE, RANKING_FILE, part_dirs
 # the part and its supernet live in a library module (the ranking of architectures uses them too); their
 # names stay importable from here
 from nni_autotsnet.supernet import ExportError, Part, import_nni, inherit_weights, read_part
@@ -79,19 +79,12 @@ class Candidate:
 
 def read_arch_file(path: Path, preset: str | None = None) -> Candidate:
     """An arch JSON (save_arch format or a bare dict), checked against its preset (``ArchError`` names the file)."""
-    arch, file_preset, parts = load_arch(path)
-    if not isinstance(arch, dict):
-        raise ArchError(f"{path}: an architecture must be a JSON object of {{label: value}}")
-    if file_preset and preset and str(preset) != file_preset:
-        raise ExportError(f"{path}: key 'preset' is {file_preset!r}, but --preset {preset!r} was given")
-    preset = file_preset or preset
-    if preset is None:
-        raise ExportError(f"{path}: no 'preset' key; pass --preset")
-    parts = parts or infer_parts(arch)
-    if parts not in PARTS:
-        raise ExportError(f"{path}: key 'parts' is {parts!r}, not one of {PARTS}")
-    arch = check_arch(make_layout(load_preset(preset), parts), arch, source=str(path))
-    return Candidate(f"AutoTSNet-{load_preset(preset).name}", arch, str(preset), parts)
+    def agree(path: Path, file_preset: str, parts: str | None) -> None:
+        if preset and str(preset) != file_preset:
+            raise ExportError(f"{path}: key 'preset' is {file_preset!r}, but --preset {preset!r} was given")
+
+    found = read_arch(path, preset, agree)
+    return Candidate(f"AutoTSNet-{load_preset(found.preset).name}", found.arch, found.preset, found.parts)
 
 
 def alpha_distribution(alpha: Mapping[str, Any]) -> ArchDistribution:
@@ -122,7 +115,7 @@ def arch_probability(alpha: Mapping[str, Any], arch: Mapping[str, Any]) -> float
 
 
 def _top_samples(part: Part, n: int) -> list[tuple[dict[str, Any], float | None]]:
-    where = part.path / "alpha.json"
+    where = part.path / ALPHA_FILE
     if part.alpha is None:
         raise ExportError(f"{where}: missing; --top needs the last part's alpha")
     stored = [(entry["sample"], entry.get("probability")) for entry in part.alpha.get("top", [])]
@@ -174,7 +167,7 @@ def read_search_dir(root: Path, preset: str | None = None, top: int | None = Non
             raise ExportError(f"{root}: no part*_* folder with part.json; --rank needs the search's last part")
         arch, row = ranked_arch(root, rank)
         layout = make_layout(load_preset(last.preset), last.parts)
-        arch = check_arch(layout, arch, source=f"{root / 'ranking.csv'} rank {rank}")
+        arch = check_arch(layout, arch, source=f"{root / RANKING_FILE} rank {rank}")
         return [Candidate(f"{final.name}-ranked{rank}", arch, last.preset, last.parts, last.num_classes,
                           float(row["probability"]), last, final.classes, final.data_preset, final.views)]
     if top is None:
@@ -184,7 +177,7 @@ def read_search_dir(root: Path, preset: str | None = None, top: int | None = Non
     layout = make_layout(load_preset(last.preset), last.parts)
     candidates = []
     for i, (sample, prob) in enumerate(_top_samples(last, top), 1):
-        arch = check_arch(layout, {**last.fixed, **sample}, source=f"{last.path / 'alpha.json'} top[{i - 1}]")
+        arch = check_arch(layout, {**last.fixed, **sample}, source=f"{last.path / ALPHA_FILE} top[{i - 1}]")
         candidates.append(Candidate(f"{final.name}-rank{i}", arch, last.preset, last.parts, last.num_classes,
                                     prob, last, final.classes, final.data_preset, final.views))
     return candidates
@@ -344,22 +337,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--threads", type=int, metavar="T", help="torch.set_num_threads for the latency runs")
     p.add_argument("--latency-table", type=Path, metavar="TABLE.json",
                    help="add F_lat(A) from this latency table and the latency measured here at its settings")
-    try:
-        args = p.parse_args(argv)
-        if sum(x is not None for x in (args.search_dir, args.arch, args.checkpoint)) != 1:
-            p.error("give a SEARCH_DIR, --arch ARCH.json or --checkpoint RUN (one of them)")
-        if args.checkpoint is not None and not args.onnx:
-            p.error("--checkpoint RUN exports a trained run to ONNX: add --onnx")
-        if args.arch is not None and (args.top or args.weights or args.rank):
-            p.error("--top, --rank and --weights need a SEARCH_DIR, not --arch")
-        if args.top is not None and args.rank is not None:
-            p.error("give --top N or --rank R, not both")
-        if args.rank is not None and args.rank < 1:
-            p.error(f"--rank must be >= 1, got {args.rank}")
-        if args.top is not None and args.top < 1:
-            p.error(f"--top must be >= 1, got {args.top}")
-    except SystemExit as exit_:  # argparse printed its usage and message
-        return int(exit_.code or 0)
+    args = p.parse_args(argv)
+    if sum(x is not None for x in (args.search_dir, args.arch, args.checkpoint)) != 1:
+        p.error("give a SEARCH_DIR, --arch ARCH.json or --checkpoint RUN (one of them)")
+    if args.checkpoint is not None and not args.onnx:
+        p.error("--checkpoint RUN exports a trained run to ONNX: add --onnx")
+    if args.arch is not None and (args.top or args.weights or args.rank):
+        p.error("--top, --rank and --weights need a SEARCH_DIR, not --arch")
+    if args.top is not None and args.rank is not None:
+        p.error("give --top N or --rank R, not both")
+    if args.rank is not None and args.rank < 1:
+        p.error(f"--rank must be >= 1, got {args.rank}")
+    if args.top is not None and args.top < 1:
+        p.error(f"--top must be >= 1, got {args.top}")
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.checkpoint is not None:

@@ -85,12 +85,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--backend", choices=BACKENDS, default="torch", help="torch (eager) or onnx (ONNX Runtime)")
     p.add_argument("--threads", type=int, metavar="T", help="intra-op threads (torch.set_num_threads)")
     p.add_argument("--out", type=Path, metavar="DIR", help="write predictions.csv and predictions.json here")
-    try:
-        args = p.parse_args(argv)
-        if args.top_k < 1 or (args.batch is not None and args.batch < 1):
-            p.error("--top-k and --batch must be >= 1")
-    except SystemExit as exit_:
-        return int(exit_.code or 0)
+    args = p.parse_args(argv)  # argparse's SystemExit is handled once, in errors.command
+    if args.top_k < 1 or (args.batch is not None and args.batch < 1):
+        p.error("--top-k and --batch must be >= 1")
     if args.threads:
         torch.set_num_threads(args.threads)
     predictor = Predictor.load(args.checkpoint, args.backend, args.views, args.batch, args.device)

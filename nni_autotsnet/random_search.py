@@ -20,7 +20,7 @@ from typing import Any, Sequence
 
 from nni_autotsnet.config import ConfigError, ExperimentConfig, load_config
 from nni_autotsnet.errors import CommandParser, command
-from nni_autotsnet.rundir import ARCH_FILE, RESULT_FILE
+from nni_autotsnet.rundir import ARCH_FILE, CHECKPOINT_FILE, RESULT_FILE
 from nni_autotsnet.search_space.arch import arch_digest
 
 __all__ = ["main", "run_random_search", "train_trial", "draw_architectures"]
@@ -44,7 +44,7 @@ def train_trial(model: Any, config_path: str, overrides: list[str], output: str)
         result = json.loads((run / RESULT_FILE).read_text())
     else:
         result = train(config, arch, config.preset, config.random.parts, run, label="random",
-                       resume=(run / "last.ckpt").is_file())
+                       resume=(run / CHECKPOINT_FILE).is_file())
     nni.report_final_result({"default": float(result["val_acc"]), "gflops": float(result["gflops"]),
                              "params_m": result["params"] / 1e6, "run": str(run)})
     return result

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, NamedTuple, Sequence
 import pandas as pd
 
 from nni_autotsnet.errors import UserError
-from nni_autotsnet.rundir import PART_FILE, part_dirs
+from nni_autotsnet.rundir import PART_FILE, RANKING_FILE, part_dirs
 
 if TYPE_CHECKING:
     import torch
@@ -41,7 +41,6 @@ __all__ = ["RANKING_FILE", "RANKING_COLUMNS", "OPTIONAL_COLUMNS", "RankingError"
            "inherited_accuracy", "recalibrate_batchnorm", "resolve_part", "write_ranking_table",
            "read_ranking_table", "ranking_tau", "Interval", "tau_interval", "precision_at_k", "seed_tau", "bootstrap_interval"]
 
-RANKING_FILE = "ranking.csv"
 RANKING_COLUMNS = ("arch", "gflops", "inherited_acc", "scratch_acc")
 # scratch_run, supernet: a comparison's; rank, params, probability, latency_ms, arch_json: a search's shortlist
 OPTIONAL_COLUMNS = ("scratch_run", "supernet", "rank", "params", "probability", "latency_ms", "arch_json")

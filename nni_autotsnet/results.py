@@ -21,7 +21,7 @@ import pandas as pd
 import yaml
 
 from nni_autotsnet.errors import UserError
-from nni_autotsnet.rundir import (ALPHA_HISTORY_FILE, ARCH_FILE, CONFIG_FILE, METRICS_FILE, RESULT_FILE, part_dirs,
+from nni_autotsnet.rundir import (ARCH_FILE, CONFIG_FILE, METRICS_FILE, RESULT_FILE, part_dirs, read_alpha_history,
                                   result_kind)
 from nni_autotsnet.search_space.arch import arch_digest
 
@@ -114,20 +114,8 @@ def _alpha_history(path: Path) -> list[tuple[str, list[dict]]]:
     """``part{i}_{name}/alpha_history.jsonl`` in part order; a re-run part's later line for an epoch wins."""
     parts = []
     for _, name, part_dir in part_dirs(path):
-        file = part_dir / ALPHA_HISTORY_FILE
-        if not file.is_file():
-            continue
-        by_epoch: dict[int, dict] = {}
-        for number, line in enumerate(file.read_text().splitlines(), start=1):
-            try:
-                record = json.loads(line) if line.strip() else None
-            except ValueError:
-                _warn(f"{file}:{number}: not JSON; line skipped")
-                continue
-            if isinstance(record, dict) and isinstance(record.get("probs"), dict):
-                by_epoch[int(record.get("epoch", len(by_epoch)))] = record
-        if by_epoch:
-            parts.append((name, [by_epoch[e] for e in sorted(by_epoch)]))
+        if epochs := read_alpha_history(part_dir, _warn):
+            parts.append((name, epochs))
     return parts
 
 

@@ -17,6 +17,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from nni_autotsnet.config import ExperimentConfig
+from nni_autotsnet.ranks import is_rank_zero  # importable from here, as before
 
 __all__ = ["in_nni_trial", "is_rank_zero", "say", "ensure_benchmark", "build_datasets", "dataset_classes", "folder_format_options", "seed_epoch",
            "EpochSeededLoader"]
@@ -25,13 +26,6 @@ __all__ = ["in_nni_trial", "is_rank_zero", "say", "ensure_benchmark", "build_dat
 def in_nni_trial() -> bool:
     """True inside a trial that ``nnictl`` launched (the local, remote or Kubernetes training service)."""
     return os.environ.get("NNI_PLATFORM") not in (None, "", "unittest", "standalone")
-
-
-def is_rank_zero() -> bool:
-    """True in the process that writes files: under DDP every rank runs this command, rank 0 writes."""
-    from lightning_fabric.utilities.rank_zero import rank_zero_only
-
-    return getattr(rank_zero_only, "rank", 0) == 0
 
 
 def say(text: str) -> None:

@@ -38,20 +38,22 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import pandas as pd
+import pytorch_lightning as pl
 import torch
-import yaml
 
 from nni_autotsnet.atomic import save_torch, write_text
 from nni_autotsnet.config import ConfigError, ExperimentConfig, PartConfig, load_config, portable_raw
 from nni_autotsnet.errors import CommandParser, UserError, command, load_weights_file
-from nni_autotsnet.rundir import (ALPHA_FILE, ALPHA_HISTORY_FILE, ARCH_FILE, CONFIG_FILE, METRICS_FILE, PART_FILE,
-                                  SEARCH_RESULT_KEYS, SUPERNET_FILE, part_dir as part_folder, write_result)
+from nni_autotsnet.locking import folder_lock
+from nni_autotsnet.rundir import (ALPHA_FILE, ARCH_FILE, CHECKPOINT_FILE, METRICS_FILE, PART_FILE, SEARCH_RESULT_KEYS,
+                                  SUPERNET_FILE, append_alpha_history, checkpoint_stem, part_dir as part_folder,
+                                  write_config, write_result)
 from nni_autotsnet.runtime import EpochSeededLoader, build_datasets, in_nni_trial, is_rank_zero, say
-from nni_autotsnet.search_space import CostModel, load_arch, load_preset, make_layout, save_arch
+from nni_autotsnet.search_space import CostModel, load_preset, make_layout, read_arch, save_arch
 from nni_autotsnet.search_space.arch import arch_digest
 from nni_autotsnet.supernet import carry_over, read_part
 
-__all__ = ["main", "run_search", "run_part", "make_strategy", "health_line", "SearchError"]
+__all__ = ["main", "run_search", "run_part", "make_strategy", "health_line", "SearchError", "SearchProgress"]
 
 
 class SearchError(UserError):
@@ -61,34 +63,29 @@ class SearchError(UserError):
 # ------------------------------------------------------------------------------------------------
 # One part
 # ------------------------------------------------------------------------------------------------
-def _progress_callback(part: PartConfig, index: int, total: int, part_dir: Path, strategy):
-    """Prints one line per epoch and rewrites ``metrics.csv``, so a crash keeps every finished epoch."""
-    from pytorch_lightning.callbacks import Callback
+class SearchProgress(pl.Callback):
+    """Prints one line per epoch, rewrites ``metrics.csv`` and appends to ``alpha_history.jsonl``, so a crash
+    keeps every finished epoch."""
 
-    class SearchProgress(Callback):
-        def __init__(self):
-            self.start = time.perf_counter()
+    def __init__(self, part: PartConfig, index: int, total: int, part_dir: Path, strategy):
+        self.part, self.index, self.total, self.part_dir, self.strategy = part, index, total, part_dir, strategy
+        self.start = time.perf_counter()
 
-        def on_train_epoch_end(self, trainer, pl_module):
-            history = strategy.history
-            if not history or not trainer.is_global_zero:
-                return
-            frame = pd.DataFrame([{"part": part.name, **row} for row in history])
-            write_text(frame.to_csv(index=False), part_dir / METRICS_FILE)
-            last = history[-1]
-            probs = strategy.parsec_module.export_probs()
-            with open(part_dir / ALPHA_HISTORY_FILE, "a") as f:  # one line an epoch: P(value) per label
-                f.write(json.dumps({"part": part.name, "epoch": last["epoch"],
-                                    "probs": {k: [[v, float(p)] for v, p in d.items()] for k, d in probs.items()}}) + "\n")
-            cells = [f"{k}={last[k]:.4g}" for k in ("ml_val_acc", "expected_gflops", "ml_gflops", "cost", "entropy", "ess")
-                     if k in last]
-            if "health" in last:
-                cells.append(f"health={last['health']}")
-            frozen = " (alpha frozen)" if last.get("alpha_frozen") else ""
-            print(f"[part {index}/{total} {part.name}] epoch {last['epoch'] + 1}/{part.epochs}{frozen}: "
-                  f"{' '.join(cells)} ({time.perf_counter() - self.start:.0f} s)", flush=True)
-
-    return SearchProgress()
+    def on_train_epoch_end(self, trainer, pl_module):
+        part, history = self.part, self.strategy.history
+        if not history or not trainer.is_global_zero:
+            return
+        frame = pd.DataFrame([{"part": part.name, **row} for row in history])
+        write_text(frame.to_csv(index=False), self.part_dir / METRICS_FILE)
+        last = history[-1]
+        append_alpha_history(self.part_dir, part.name, last["epoch"], self.strategy.parsec_module.export_probs())
+        cells = [f"{k}={last[k]:.4g}" for k in ("ml_val_acc", "expected_gflops", "ml_gflops", "cost", "entropy", "ess")
+                 if k in last]
+        if "health" in last:
+            cells.append(f"health={last['health']}")
+        frozen = " (alpha frozen)" if last.get("alpha_frozen") else ""
+        print(f"[part {self.index}/{self.total} {part.name}] epoch {last['epoch'] + 1}/{part.epochs}{frozen}: "
+              f"{' '.join(cells)} ({time.perf_counter() - self.start:.0f} s)", flush=True)
 
 
 def final_network_flops(config: ExperimentConfig, fixed: dict, num_classes: int):
@@ -135,18 +132,19 @@ def make_strategy(config: ExperimentConfig, part: PartConfig, seed: int, fixed: 
     unless ``search.weight_optimizer`` is ``adamw`` (the CPU benchmark's): then the evaluator's AdamW.
     ``search.cost: latency`` bounds F_lat(A) of ``search.latency_table`` by ``search.latency_window`` instead.
     """
-    from nni_autotsnet.strategies import Parsec
+    from nni_autotsnet.strategies import FlopsWindowCost, LatencyWindowCost, Parsec
 
     search = config.search
     # search.weight_optimizer=adamw: the evaluator's AdamW (VideoClassifier) at the part's rate, constant
     weights = (dict(weight_optimizer="sgd", weight_lr=part.weight_lr, weight_decay=search.weight_decay)
                if search.weight_optimizer == "sgd" else dict(weight_optimizer="evaluator"))
-    # search.cost=latency: the window bounds F_lat(A) from the device's latency table (FLOPs are still logged)
-    window = dict(flops_window=search.flops_window)
+    # search.cost=latency: the window bounds F_lat(A) from the device's latency table (FLOPs are still logged);
+    # the windows were checked when the config loaded (beta > 0 has one)
+    cost = FlopsWindowCost(*search.flops_window, beta=search.beta) if search.flops_window is not None else None
     if search.cost == "latency" and search.latency_window is not None:
-        window = dict(latency_window=search.latency_window,
-                      latency_fn=search_latency_fn(config, fixed, num_classes))
-    return Parsec(num_samples=search.num_samples, beta=search.beta, **window,
+        cost = LatencyWindowCost(*search.latency_window, beta=search.beta,
+                                 latency_fn=search_latency_fn(config, fixed, num_classes))
+    return Parsec(num_samples=search.num_samples, cost=cost,
                   warmup=search.warmup, arch_lr=part.arch_lr, **weights, supernet=search.supernet,
                   distill=search.distill, in_window=search.in_window,
                   seed=seed, metric_samples=search.metric_samples, gradient_clip_val=search.gradient_clip_val,
@@ -172,11 +170,12 @@ def run_part(config: ExperimentConfig, part: PartConfig, index: int, fixed: dict
 
     search, data, tr = config.search, config.data, config.trainer
     seed = search.seed + 1000 * index
-    resume = _check_resume(part_dir / "last.ckpt", part, resume)
+    checkpoint = part_dir / CHECKPOINT_FILE
+    resume = _check_resume(checkpoint, part, resume)
     strategy, model = _part_supernet(config, part, index, fixed, part_dir, seed, train_ds.num_classes,
                                      None if resume else previous)  # a resumed part has its own weights
     loader = dict(batch_size=data.batch_size, num_workers=data.num_workers)
-    first_epoch = _resumed_epoch(part_dir / "last.ckpt") + 1 if resume else 0
+    first_epoch = _resumed_epoch(checkpoint) + 1 if resume else 0
     # training workers are re-made every epoch for the per-epoch seeding; validation keeps its workers
     train_loader = EpochSeededLoader(train_ds, shuffle=True, drop_last=True, seed=seed, first_epoch=first_epoch,
                                      **loader, **loader_options(tr.accelerator, data.num_workers))
@@ -187,7 +186,7 @@ def run_part(config: ExperimentConfig, part: PartConfig, index: int, fixed: dict
     evaluator = Lightning(classifier, trainer, train_dataloaders=train_loader,
                           val_dataloaders=DataLoader(val_ds, **loader,
                                                      **loader_options(tr.accelerator, data.num_workers, persistent=True)),
-                          fit_kwargs={"ckpt_path": str(part_dir / "last.ckpt")} if resume else None)
+                          fit_kwargs={"ckpt_path": str(checkpoint)} if resume else None)
     strategy.mutate_evaluator(evaluator).evaluate(model)
 
     arch = {**fixed, **strategy.parsec_module.export()}
@@ -267,8 +266,9 @@ def _part_trainer(config: ExperimentConfig, part: PartConfig, index: int, part_d
         log_every_n_steps=tr.log_every_n_steps, enable_model_summary=False,
         enable_progress_bar=sys.stdout.isatty() and not in_nni_trial(),
         logger=CSVLogger(str(part_dir), name="logs"), plugins=[AtomicCheckpointIO()],
-        callbacks=[_progress_callback(part, index, len(config.search.parts), part_dir, strategy),
-                   ModelCheckpoint(dirpath=str(part_dir), filename="last", save_top_k=1, enable_version_counter=False),
+        callbacks=[SearchProgress(part, index, len(config.search.parts), part_dir, strategy),
+                   ModelCheckpoint(dirpath=str(part_dir), filename=checkpoint_stem(), save_top_k=1,
+                                   enable_version_counter=False),
                    SkippedVideosCallback(), DataWaitMonitor(echo=is_rank_zero()),
                    *([ChannelsLast3d()] if tr.channels_last else []), *callbacks],
     )
@@ -281,11 +281,13 @@ def _finished_part(part_dir: Path, config: ExperimentConfig, part: PartConfig) -
     """The architecture of a part a previous run finished, if it is of this config's space."""
     if not (part_dir / ARCH_FILE).exists():
         return None
-    arch, preset, parts = load_arch(part_dir / ARCH_FILE)
-    if preset != config.preset or parts != part.name:
-        raise SearchError(f"{part_dir / ARCH_FILE}: written by a search of preset {preset!r}, part {parts!r}; "
-                        f"this config searches {config.preset!r}, part {part.name!r}. Use another output folder.")
-    return arch
+
+    def agree(path: Path, preset: str, parts: str | None) -> None:
+        if preset != config.preset or parts != part.name:
+            raise SearchError(f"{path}: written by a search of preset {preset!r}, part {parts!r}; this config "
+                              f"searches {config.preset!r}, part {part.name!r}. Use another output folder.")
+
+    return read_arch(part_dir / ARCH_FILE, None, agree).raw
 
 
 def run_search(config: ExperimentConfig, out: Path, report_to_nni: bool = False, resume: bool = False,
@@ -293,13 +295,20 @@ def run_search(config: ExperimentConfig, out: Path, report_to_nni: bool = False,
     """Run every part of ``config.search.parts`` into ``out`` and return the final result.
 
     Finished parts are reused; ``resume`` continues an interrupted part from its ``last.ckpt``.
-    ``callbacks`` are extra Lightning callbacks for every part.
+    ``callbacks`` are extra Lightning callbacks for every part. ``out`` is locked while the search writes it
+    (:func:`~nni_autotsnet.locking.folder_lock`: a second search aimed at it stops with a user error).
     """
+    with folder_lock(out, "search directory", enabled=is_rank_zero()):
+        return _run_search(config, Path(out), report_to_nni, resume, callbacks)
+
+
+def _run_search(config: ExperimentConfig, out: Path, report_to_nni: bool, resume: bool,
+                callbacks: Sequence[Any]) -> dict:
     if config.trainer.threads:
         torch.set_num_threads(config.trainer.threads)
     out.mkdir(parents=True, exist_ok=True)
     if is_rank_zero():
-        write_text(yaml.safe_dump(portable_raw(config), sort_keys=False), out / CONFIG_FILE)  # paths absolute
+        write_config(out, portable_raw(config))  # paths absolute
     start = time.perf_counter()
     train_ds, val_ds = build_datasets(config)
     say(f"data: {len(train_ds)} training and {len(val_ds)} validation videos, {train_ds.num_classes} classes")
@@ -419,8 +428,8 @@ def health_line(health: dict[str, str | None]) -> str:
 
 
 @command
-def main(argv: Sequence[str] | None = None) -> int:
-    """Parse, search, print the architecture and the search's health; 2 with one line on stderr for user errors."""
+def main(argv: Sequence[str] | None = None) -> str:
+    """Parse, search; the architecture and the search's health as the summary (:func:`command` prints it)."""
     parser = CommandParser(prog="python -m nni_autotsnet.search", description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", required=True, help="experiment YAML (experiments/tiny.yaml, ...)")
     parser.add_argument("overrides", nargs="*", metavar="key.sub=value", help="config overrides (YAML values)")
@@ -438,14 +447,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Path(args.out) if args.out else Path(os.environ["NNI_OUTPUT_DIR"]) if trial else config.output
     result = run_search(config, out, report_to_nni=trial, resume=args.resume or trial)
     window = result["flops_window"]
-    if not is_rank_zero():
-        return 0
-    print(f"searched architecture: {out / ARCH_FILE}\n"
-          f"  {result['gflops']:.5f} GFLOPs per view (multiply-adds), {result['params'] / 1e6:.3f} M params, "
-          f"window {window} -> {'in' if result['in_window'] else 'outside' if window else 'no window'}; "
-          f"val accuracy of the most likely arch (supernet weights) {result['accuracy']}; "
-          f"{result['seconds']:.0f} s\n  {health_line(result['health'])}", flush=True)
-    return 0
+    return (f"searched architecture: {out / ARCH_FILE}\n"  # printed by rank zero (errors.command)
+            f"  {result['gflops']:.5f} GFLOPs per view (multiply-adds), {result['params'] / 1e6:.3f} M params, "
+            f"window {window} -> {'in' if result['in_window'] else 'outside' if window else 'no window'}; "
+            f"val accuracy of the most likely arch (supernet weights) {result['accuracy']}; "
+            f"{result['seconds']:.0f} s\n  {health_line(result['health'])}")
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ import pandas as pd
 from nni_autotsnet.config import ExperimentConfig
 from nni_autotsnet.errors import UserError
 from nni_autotsnet.ranking import RANKING_FILE, inherited_accuracy, read_ranking_table, write_ranking_table
-from nni_autotsnet.rundir import RESULT_FILE
+from nni_autotsnet.rundir import ALPHA_FILE, CHECKPOINT_FILE, RESULT_FILE
 from nni_autotsnet.search_space import CostModel, load_preset, make_layout
 from nni_autotsnet.search_space.arch import arch_digest
 from nni_autotsnet.supernet import Part
@@ -74,7 +74,7 @@ def rank_search(config: ExperimentConfig, part: Part, search_dir: Path, train_ds
     """Write ``search_dir/ranking.csv`` for the last ``part`` (see the module doc) and return it."""
     s = config.search
     if part.alpha is None or "alpha" not in part.alpha:
-        raise UserError(f"{part.path / 'alpha.json'}: missing; the ranking draws its candidates from alpha")
+        raise UserError(f"{part.path / ALPHA_FILE}: missing; the ranking draws its candidates from alpha")
     layout = make_layout(load_preset(part.preset), part.parts)
     cost = CostModel(layout, part.num_classes or train_ds.num_classes)
     window = s.flops_window
@@ -153,7 +153,7 @@ def run_shortlist(config: ExperimentConfig, part: Part, search_dir: Path) -> tup
             result = json.loads((run / RESULT_FILE).read_text())
         else:
             result = train(shortlist_config, json.loads(row["arch_json"]), part.preset, part.parts, run,
-                           label=f"shortlist-rank{int(row['rank'])}", resume=(run / "last.ckpt").is_file())
+                           label=f"shortlist-rank{int(row['rank'])}", resume=(run / CHECKPOINT_FILE).is_file())
         results[row["arch"]] = result
         seconds += float(result["seconds"])
     frame["scratch_acc"] = [results[a]["val_acc"] if a in results else float("nan") for a in frame["arch"]]

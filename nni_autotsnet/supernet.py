@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import torch
 
 from nni_autotsnet.errors import UserError, load_weights_file
-from nni_autotsnet.rundir import ALPHA_FILE, PART_DIR, PART_FILE, SUPERNET_FILE
+from nni_autotsnet.rundir import ALPHA_FILE, PART_DIR, PART_FILE, SUPERNET_FILE, read_alpha
 
 if TYPE_CHECKING:
     from nni_autotsnet.search_space import TwoStreamSpace
@@ -61,10 +61,7 @@ def read_part(path: Path) -> Part:
     info = _read_json(path / PART_FILE)
     if not isinstance(info, dict) or not all(key in info for key in ("preset", "parts")):
         raise ExportError(f"{path / PART_FILE}: needs the keys 'preset' and 'parts'")
-    alpha = _read_json(path / ALPHA_FILE) if (path / ALPHA_FILE).is_file() else None
-    if alpha is not None and not _alpha_ok(alpha):
-        raise ExportError(f"{path / ALPHA_FILE}: expected Parsec.export_alpha's 'top' [{{'sample', 'probability'}}] "
-                          "and 'alpha' {label: {'values', 'logits', 'probs'}}")
+    alpha = read_alpha(path / ALPHA_FILE, ExportError) if (path / ALPHA_FILE).is_file() else None
     if "index" in info:
         index = int(info["index"])
     else:
@@ -74,15 +71,6 @@ def read_part(path: Path) -> Part:
         index = int(match.group(1))
     return Part(path, index, str(info["preset"]), info["parts"], dict(info.get("fixed") or {}),
                 info.get("num_classes"), alpha)
-
-
-def _alpha_ok(alpha: Any) -> bool:
-    try:
-        entries = alpha.get("alpha", {}).values()
-        return (all(isinstance(t["sample"], dict) for t in alpha.get("top", []))
-                and all(len(e["values"]) == len(e["logits"]) == len(e["probs"]) > 0 for e in entries))
-    except (TypeError, KeyError, AttributeError):
-        return False
 
 
 def import_nni() -> None:

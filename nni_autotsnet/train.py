@@ -25,7 +25,8 @@ from typing import Sequence
 
 from nni_autotsnet.config import ExperimentConfig, load_config
 from nni_autotsnet.errors import CommandParser, command
-from nni_autotsnet.search_space import ArchError, PresetError, load_arch, load_preset
+from nni_autotsnet.rundir import ARCH_FILE, MODEL_FILE
+from nni_autotsnet.search_space import ArchError, PresetError, load_preset, read_arch
 
 __all__ = ["main", "read_arch_for"]
 
@@ -45,29 +46,18 @@ def read_arch_for(path: Path, config: ExperimentConfig) -> tuple[dict, str, str 
     Raises ``ArchError`` naming the file when it is unreadable, of another preset, or not a point
     of the preset's space.
     """
-    from nni_autotsnet.search_space import check_arch, infer_parts, make_layout
+    def agree(path: Path, file_preset: str, parts: str | None) -> None:
+        if not _same_preset(file_preset, config.preset):
+            raise ArchError(f"{path}: an architecture of preset {file_preset!r}, but the config trains preset "
+                            f"{config.preset!r} (use that preset's config, or preset={file_preset})")
 
-    path = path / "arch.json" if path.is_dir() else path
-    arch, file_preset, parts = load_arch(path)
-    if not isinstance(arch, dict):
-        raise ArchError(f"{path}: an architecture must be a JSON object of {{label: value}}")
-    if file_preset is not None and not _same_preset(file_preset, config.preset):
-        raise ArchError(f"{path}: an architecture of preset {file_preset!r}, but the config trains preset "
-                        f"{config.preset!r} (use that preset's config, or preset={file_preset})")
-    preset = config.preset
-    parts = parts or infer_parts(arch)
-    try:
-        check_arch(make_layout(load_preset(preset), parts), arch, source=str(path))
-    except ArchError as err:
-        if file_preset is None:  # a bare dict: say what it was checked against
-            raise ArchError(f"{err} (the file records no preset; checked against the config's {preset!r})") from None
-        raise
-    return arch, preset, parts
+    found = read_arch(path / ARCH_FILE if path.is_dir() else path, config.preset, agree)
+    return found.arch, found.preset, found.parts
 
 
 @command
-def main(argv: Sequence[str] | None = None) -> int:
-    """Parse, load and check the config and the architecture, train; 2 with one line on stderr for user errors."""
+def main(argv: Sequence[str] | None = None) -> str:
+    """Parse, load and check the config and the architecture, train; the summary (:func:`command` prints it)."""
     from nni_autotsnet.training import train
 
     parser = CommandParser(prog="python -m nni_autotsnet.train", description=__doc__.split("\n\n")[1])
@@ -78,22 +68,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--label", help="name in result.json and the log lines (default: the run folder's name)")
     parser.add_argument("--resume", action="store_true", help="continue from RUN/last.ckpt")
     parser.add_argument("overrides", nargs="*", metavar="key.sub=value", help="config overrides (YAML values)")
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exit_:  # argparse printed its usage and message
-        return int(exit_.code or 0)
+    args = parser.parse_args(argv)
     config = load_config(args.config, args.overrides)
     arch, preset, parts = read_arch_for(args.arch, config)
     out = args.out or config.train.output
     result = train(config, arch, preset, parts, out, label=args.label, resume=args.resume)
-    from lightning_fabric.utilities.rank_zero import rank_zero_only
-
-    if getattr(rank_zero_only, "rank", 0) != 0:  # DDP: one summary, from global rank 0
-        return 0
-    print(f"trained {result['label']}: val_acc {result['val_acc']:.4f} (best {result['best_val_acc']:.4f}) after "
-          f"{result['epochs']} epochs, {result['gflops']:.5f} GFLOPs per view, {result['params'] / 1e6:.3f} M params, "
-          f"{result['seconds']:.0f} s\n  model: {Path(out) / 'model.pt'}", flush=True)
-    return 0
+    return (f"trained {result['label']}: val_acc {result['val_acc']:.4f} (best {result['best_val_acc']:.4f}) after "
+            f"{result['epochs']} epochs, {result['gflops']:.5f} GFLOPs per view, {result['params'] / 1e6:.3f} M "
+            f"params, {result['seconds']:.0f} s\n  model: {Path(out) / MODEL_FILE}")  # printed by rank zero
 
 
 if __name__ == "__main__":

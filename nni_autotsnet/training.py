@@ -1,7 +1,7 @@
 """Training one fixed architecture from scratch with the supplement's recipe (section 3.2), scaled by the config.
 
 The recipe: He initialisation (done by the network), dropout 0.5 before the classifier (the
-network), SGD with momentum and weight decay at ``train.lr`` (0.4 at total batch 256, scaled),
+network), SGD with momentum and weight decay at ``train.lr`` (0.4 at total batch 256) scaled (``effective_lr``),
 a linear warm-up over ``train.warmup_epochs`` and then a half-period cosine to 0 at
 ``train.epochs``, both per optimiser step; cross-entropy on single training clips; validation
 accuracy per video with its views' softmax averaged. :func:`train` runs it with Lightning into a
@@ -34,7 +34,6 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
-import yaml
 
 from nni_autotsnet.config import ExperimentConfig, portable_raw
 from nni_autotsnet.data.callbacks import video_validation
@@ -42,9 +41,11 @@ from nni_autotsnet.errors import UserError, load_weights_file
 from nni_autotsnet.models import build_model
 from nni_autotsnet.models.exported import save_exported
 from nni_autotsnet.atomic import AtomicCheckpointIO, write_text
-from nni_autotsnet.rundir import ARCH_FILE, CONFIG_FILE, METRICS_FILE, MODEL_FILE, TRAIN_RESULT_KEYS, write_result
+from nni_autotsnet.locking import folder_lock
+from nni_autotsnet.rundir import (ARCH_FILE, CHECKPOINT_FILE, METRICS_FILE, MODEL_FILE, TRAIN_RESULT_KEYS, checkpoint_stem,
+                                  write_config, write_result)
 from nni_autotsnet.runtime import EpochSeededLoader, build_datasets, in_nni_trial, is_rank_zero
-from nni_autotsnet.search_space import CostModel, check_arch, infer_parts, load_arch, load_preset, make_layout, save_arch
+from nni_autotsnet.search_space import CostModel, check_arch, infer_parts, load_preset, make_layout, read_arch, save_arch
 
 __all__ = ["TrainError", "TrainingModule", "EpochRecorder", "METRIC_COLUMNS", "lr_factor", "portable_config", "train"]
 
@@ -180,15 +181,14 @@ def portable_config(config: ExperimentConfig) -> dict:
 
 
 def _check_run_dir(out: Path, arch: dict, resume: bool) -> None:
-    ckpt = out / "last.ckpt"
+    ckpt = out / CHECKPOINT_FILE
     if resume and not ckpt.is_file():
         raise TrainError(f"{ckpt}: no checkpoint to resume from (train once without --resume)")
     if not resume and ckpt.exists():
         raise TrainError(f"{ckpt}: this run directory already holds a run; pass --resume to continue it "
                          "or choose another --out")
     if resume and (out / ARCH_FILE).is_file():
-        saved, _, _ = load_arch(out / ARCH_FILE)
-        if saved != arch:
+        if read_arch(out / ARCH_FILE).arch != arch:
             raise TrainError(f"{out / ARCH_FILE}: the run being resumed trained another architecture")
     if resume:  # the checkpoint itself, before anything in the run directory is rewritten
         data = load_weights_file(ckpt, "last.ckpt written by nni_autotsnet.train")
@@ -229,10 +229,20 @@ def train(config: ExperimentConfig, arch: Mapping[str, Any], preset: str | None,
     dict
         ``result.json``: label, preset, parts, arch_file, gflops (multiply-adds per view, closed
         form), params, val_acc (last epoch), best_val_acc, epochs, seed, seconds.
+
+    Raises
+    ------
+    nni_autotsnet.locking.FolderBusyError
+        When another command is writing ``out`` (:func:`~nni_autotsnet.locking.folder_lock`).
     """
+    with folder_lock(out, "run directory", enabled=is_rank_zero()):
+        return _train(config, arch, preset, parts, Path(out), label, resume, callbacks)
+
+
+def _train(config: ExperimentConfig, arch: Mapping[str, Any], preset: str | None, parts: str | None, out: Path,
+           label: str | None, resume: bool, callbacks: Sequence[pl.Callback]) -> dict[str, Any]:
     from nni_autotsnet.speed import loader_options
 
-    out = Path(out)
     label = label or out.resolve().name
     preset = str(preset or config.preset)
     layout = make_layout(load_preset(preset), parts or infer_parts(arch))
@@ -244,11 +254,11 @@ def train(config: ExperimentConfig, arch: Mapping[str, Any], preset: str | None,
     train_ds, val_ds = _datasets(config)
     if is_rank_zero():
         out.mkdir(parents=True, exist_ok=True)
-        write_text(yaml.safe_dump(portable_config(config), sort_keys=False), out / CONFIG_FILE)
+        write_config(out, portable_config(config))
         save_arch(arch, out / ARCH_FILE, preset=preset, parts=layout.parts)
 
     pl.seed_everything(t.seed, workers=True, verbose=False)  # initialisation
-    module = TrainingModule(preset, arch, layout.parts, train_ds.num_classes, lr=t.lr, epochs=t.epochs,
+    module = TrainingModule(preset, arch, layout.parts, train_ds.num_classes, lr=t.effective_lr, epochs=t.epochs,
                             warmup_epochs=t.warmup_epochs, weight_decay=t.weight_decay, momentum=t.momentum,
                             seed=t.seed, optimizer=t.optimizer, label_smoothing=t.label_smoothing, dropout=t.dropout,
                             classes=list(train_ds.classes) if train_ds.classes else None, data_preset=data.preset,
@@ -263,7 +273,7 @@ def train(config: ExperimentConfig, arch: Mapping[str, Any], preset: str | None,
                                       **loader_options(tr.accelerator, data.num_workers))
     val_loader = DataLoader(val_ds, batch_size=data.batch_size, num_workers=data.num_workers,
                             **loader_options(tr.accelerator, data.num_workers, persistent=True))
-    trainer.fit(module, train_loader, val_loader, ckpt_path=str(out / "last.ckpt") if resume else None,
+    trainer.fit(module, train_loader, val_loader, ckpt_path=str(out / CHECKPOINT_FILE) if resume else None,
                 weights_only=True if resume else None)
 
     cost = CostModel(layout, train_ds.num_classes)
@@ -319,6 +329,6 @@ def _trainer(config: ExperimentConfig, out: Path, progress_bar: bool, recorder: 
         callbacks=[recorder, SkippedVideosCallback(), DataWaitMonitor(echo=is_rank_zero()),
                    *([ChannelsLast3d()] if tr.channels_last else []), *averaging, *callbacks,
                    # top-1 with no monitor: the latest epoch, kept as RUN/last.ckpt (replaced every epoch)
-                   ModelCheckpoint(dirpath=str(out), filename="last", save_top_k=1, enable_version_counter=False)],
+                   ModelCheckpoint(dirpath=str(out), filename=checkpoint_stem(), save_top_k=1, enable_version_counter=False)],
         plugins=[AtomicCheckpointIO()],
     )

@@ -5,7 +5,7 @@ NNI-free parts (presets, layout, arch checks, FLOPs) serve ``nni_autotsnet.model
 without importing NNI.
 """
 
-from .arch import ArchError, check_arch, infer_parts, load_arch, save_arch
+from .arch import ArchError, ArchFile, check_arch, infer_parts, load_arch, read_arch, save_arch
 from .baselines import x3d_like_arch
 from .flops import CostModel
 from .layout import PARTS, Layout, Var, make_layout
@@ -13,7 +13,7 @@ from .presets import PRESET_NAMES, Preset, PresetError, load_preset
 
 __all__ = [
     "TwoStreamSpace", "MixedConv3d", "MixedBatchNorm3d", "CostModel", "ArchError", "check_arch", "infer_parts",
-    "load_arch", "save_arch", "PARTS", "Layout", "Var", "make_layout", "PRESET_NAMES", "Preset", "PresetError",
+    "load_arch", "read_arch", "ArchFile", "save_arch", "PARTS", "Layout", "Var", "make_layout", "PRESET_NAMES", "Preset", "PresetError",
     "load_preset", "x3d_like_arch",
 ]
 

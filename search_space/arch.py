@@ -1,19 +1,24 @@
-"""Architecture dicts: the JSON-able ``{label: value}`` samples NNI produces, checked against a layout."""
+"""Architecture dicts: the JSON-able ``{label: value}`` samples NNI produces, checked against a layout.
+
+``arch.json`` (a run's, a search's, an export's) is written by :func:`save_arch` and read back by
+:func:`load_arch` (the raw format) or :func:`read_arch` (checked against its preset's space): the one
+reader the commands share.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, NamedTuple
 
 from nni_autotsnet.atomic import write_text
 from nni_autotsnet.errors import UserError
 
-from .layout import PARTS, Layout
+from .layout import PARTS, Layout, make_layout
+from .presets import load_preset
 
-__all__ = ["ArchError", "arch_digest", "check_arch", "infer_parts", "load_arch", "save_arch"]
-
+__all__ = ["ArchError", "ArchFile", "arch_digest", "check_arch", "infer_parts", "load_arch", "read_arch", "save_arch"]
 
 
 def arch_digest(arch: Mapping[str, Any]) -> str:
@@ -70,3 +75,55 @@ def load_arch(path: str | Path) -> tuple[dict[str, Any], str | None, str | None]
     if isinstance(data, dict) and "arch" in data:
         return data["arch"], data.get("preset"), data.get("parts")
     return data, None, None
+
+
+class ArchFile(NamedTuple):
+    """An arch JSON read and checked by :func:`read_arch`."""
+
+    arch: dict[str, Any]    #: ``{label: value}``, every label of the space, in the layout's order
+    preset: str             #: the preset it was checked against (the caller's, else the file's)
+    parts: str              #: the search part (the file's, else inferred from the labels)
+    recorded: str | None    #: the preset the file records (``None``: a bare ``{label: value}`` dict)
+    path: Path              #: the file read
+    raw: dict[str, Any]     #: the same labels and values in the file's order (a resumed search goes on with it)
+
+
+def read_arch(path: str | Path, preset: str | None = None,
+              agree: Callable[[Path, str, str | None], None] | None = None) -> ArchFile:
+    """Read an arch JSON and check it against its preset's space.
+
+    Parameters
+    ----------
+    path
+        A :func:`save_arch` file or a bare ``{label: value}`` dict.
+    preset
+        The preset to check against; ``None``: the one the file records.
+    agree
+        Called as ``agree(path, recorded_preset, recorded_parts)`` before the check when the file records
+        a preset; it raises where they do not fit the caller's.
+
+    Raises
+    ------
+    ArchError
+        Naming the file: unreadable, not an object, no preset to check against, an unknown part, or
+        not a point of the preset's space.
+    """
+    path = Path(path)
+    arch, recorded, parts = load_arch(path)
+    if not isinstance(arch, dict):
+        raise ArchError(f"{path}: an architecture must be a JSON object of {{label: value}}")
+    if recorded is not None and agree is not None:
+        agree(path, recorded, parts)
+    preset = preset or recorded
+    if preset is None:
+        raise ArchError(f"{path}: no 'preset' key; pass --preset")
+    parts = parts or infer_parts(arch)
+    if parts not in PARTS:
+        raise ArchError(f"{path}: key 'parts' is {parts!r}, not one of {PARTS}")
+    try:
+        checked = check_arch(make_layout(load_preset(preset), parts), arch, source=str(path))
+    except ArchError as err:
+        if recorded is None:  # a bare dict: say what it was checked against
+            raise ArchError(f"{err} (the file records no preset; checked against {preset!r})") from None
+        raise
+    return ArchFile(checked, str(preset), parts, recorded, path, arch)

@@ -9,7 +9,7 @@ building blocks, public so that tests, benchmarks and other strategies can reuse
 # as ImportFailedStrategy placeholders for the rest of the process.
 import nni.nas.strategy  # noqa: F401  isort: skip
 
-from .cost import CostEstimate, FlopsWindowCost, WindowCost
+from .cost import CostEstimate, FlopsWindowCost, LatencyWindowCost, WindowCost
 from .distribution import ArchDistribution
 from .estimator import (
     ImportanceResult, OnlineImportanceWeighting, accumulate_importance_weighted, architecture_gradient,
@@ -21,7 +21,7 @@ from .lightning import ParsecLightningModule
 from .parsec import Parsec
 
 __all__ = [
-    'Parsec', 'ParsecLightningModule', 'ArchDistribution', 'ArchFlops', 'ArchMetric', 'FlopsWindowCost', 'WindowCost',
+    'Parsec', 'ParsecLightningModule', 'ArchDistribution', 'ArchFlops', 'ArchMetric', 'FlopsWindowCost', 'LatencyWindowCost', 'WindowCost',
     'CostEstimate',
     'OnlineImportanceWeighting', 'ImportanceResult', 'accumulate_importance_weighted', 'architecture_gradient',
     'effective_sample_size', 'SearchHealth', 'check_health',

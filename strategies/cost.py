@@ -8,11 +8,11 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 import torch
 
-__all__ = ['WindowCost', 'FlopsWindowCost', 'CostEstimate']
+__all__ = ['WindowCost', 'FlopsWindowCost', 'LatencyWindowCost', 'CostEstimate']
 
 
 class CostEstimate(NamedTuple):
@@ -34,15 +34,24 @@ class WindowCost:
         Weight of ``log C(alpha)`` in the objective; ``0`` switches the term off.
     name, unit
         What the window is called and measured in, for error messages (``'latency_window'``, ``'ms'``).
+    figure, key
+        ``sample -> figure`` in ``unit`` that the window bounds, and the name it is logged under
+        (``'latency_ms'``); ``None``: the strategy's GFLOPs per view (:class:`FlopsWindowCost`).
+
+    The window is checked here, once: a strategy given a cost trusts it.
 
     Examples
     --------
-    >>> cost = FlopsWindowCost(1.37, 1.43, beta=0.2)          # or WindowCost(40, 50, 0.2, 'latency_window', 'ms')
+    >>> cost = FlopsWindowCost(1.37, 1.43, beta=0.2)          # or LatencyWindowCost(40, 50, 0.2, latency_fn)
     >>> est = cost.estimate([1.2, 1.4, 2.0])
     >>> surrogate = (est.coefficients * dist.log_prob(indices)).sum()   # its grad is beta * grad log C
+    >>> Parsec(num_samples=13, cost=cost)                     # the strategy's cost term
     """
 
-    def __init__(self, t_min: float, t_max: float, beta: float, name: str = 'window', unit: str = ''):
+    def __init__(self, t_min: float, t_max: float, beta: float, name: str = 'window', unit: str = '',
+                 figure: Callable[[Mapping[str, Any]], float] | None = None, key: str | None = None):
+        if figure is not None and not key:
+            raise ValueError(f'{name}: a cost on a figure of its own needs the key it is logged under.')
         if not (t_min > 0 and t_max > 0):
             raise ValueError(f'{name} must hold two positive {unit} figures, got ({t_min}, {t_max}).')
         if t_min > t_max:
@@ -53,6 +62,12 @@ class WindowCost:
         self.t_max = float(t_max)
         self.beta = float(beta)
         self.name, self.unit = name, unit
+        self.figure, self.key = figure, key
+
+    @property
+    def window(self) -> tuple[float, float]:
+        """``(t_min, t_max)``."""
+        return self.t_min, self.t_max
 
     #: Relative excess below which an architecture counts as inside the window. ``log C`` is
     #: scale-free, so without it a rounding error (0.1 * 24 = 2.4000000000000004 > 2.4) would
@@ -93,3 +108,13 @@ class FlopsWindowCost(WindowCost):
 
     def __init__(self, t_min: float, t_max: float, beta: float):
         super().__init__(t_min, t_max, beta, name='flops_window', unit='GFLOPs')
+
+
+class LatencyWindowCost(WindowCost):
+    """:class:`WindowCost` for a window in milliseconds on ``latency_fn(sample)`` (``latency_window``), e.g. a
+    :class:`nni_autotsnet.latency.LatencyModel`; logged as ``latency_ms``."""
+
+    def __init__(self, t_min: float, t_max: float, beta: float, latency_fn: Callable[[Mapping[str, Any]], float]):
+        if not callable(latency_fn):
+            raise ValueError('latency_window needs latency_fn (sample -> milliseconds), e.g. a LatencyModel.')
+        super().__init__(t_min, t_max, beta, name='latency_window', unit='ms', figure=latency_fn, key='latency_ms')

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from typing import Any, Callable, Iterator, Mapping
@@ -19,9 +18,9 @@ from nni.nas.oneshot.pytorch.supermodule.sampling import (
 )
 from nni.nas.space import ExecutableModelSpace
 
-from nni_autotsnet.atomic import write_text
+from nni_autotsnet.rundir import write_alpha
 
-from .cost import FlopsWindowCost, WindowCost
+from .cost import WindowCost
 from .distribution import ArchDistribution, jsonable
 from .flops import ArchFlops, ArchMetric
 from .health import SearchHealth
@@ -47,9 +46,10 @@ class Parsec(OneShotStrategy):
       is ever alive (a running log-sum-exp rescales the gradient buffers);
     * alpha gets ``sum_k w_k grad log P(A_k|alpha)`` minus the gradient of
       ``beta * log C(alpha)``, ``C(alpha) = E[cost(A)]``,
-      ``cost(A) = max(0, F(A)/T_max - 1) + max(0, 1 - F(A)/T_min)`` with ``F(A)`` in GFLOPs per view,
-      or, with a ``latency_window`` in ms, the same form on ``F_lat(A) = latency_fn(A)`` (e.g. the
-      sum of a device's latency table, :class:`nni_autotsnet.latency.LatencyModel`).
+      ``cost(A) = max(0, F(A)/T_max - 1) + max(0, 1 - F(A)/T_min)`` with ``F(A)`` in GFLOPs per view
+      (:class:`~.cost.FlopsWindowCost`), or, with a :class:`~.cost.LatencyWindowCost` in ms, the same
+      form on ``F_lat(A) = latency_fn(A)`` (e.g. the sum of a device's latency table,
+      :class:`nni_autotsnet.latency.LatencyModel`).
 
     The weights are trained with the evaluator's own optimiser by default, as NNI's other one-shot
     strategies (DARTS, ENAS, RandomOneShot) do, so the evaluator's ``learning_rate`` means what it
@@ -80,13 +80,10 @@ class Parsec(OneShotStrategy):
     ----------
     num_samples
         K, architectures sampled per step (supplement: 13).
-    beta
-        Weight of ``log C(alpha)``; ``0`` searches without a FLOPs constraint.
-    flops_window
-        ``(T_min, T_max)`` in GFLOPs per view; ``beta > 0`` needs it or ``latency_window``.
-    latency_window, latency_fn
-        ``(T_min, T_max)`` in milliseconds and ``sample -> milliseconds``: the cost term bounds the
-        latency instead of the FLOPs (FLOPs are still logged). One window, not both.
+    cost
+        The cost term: its window, ``beta`` (the weight of ``log C(alpha)``) and the figure it bounds,
+        :class:`~.cost.FlopsWindowCost` (GFLOPs per view) or :class:`~.cost.LatencyWindowCost` (ms of a
+        ``latency_fn``; FLOPs are still logged). ``None``: no cost term (beta 0, no window).
     warmup
         Fraction of the epochs (of the steps when ``max_epochs`` is unset) with alpha frozen; ``1``
         trains a supernet only (alpha stays at its start).
@@ -138,7 +135,9 @@ class Parsec(OneShotStrategy):
         from nni_autotsnet.strategies import Parsec
 
         space = TwoStreamSpace.from_preset('tiny', parts='sparse')
-        strategy = Parsec(num_samples=13, beta=0.2, flops_window=(1.37, 1.43))
+        from nni_autotsnet.strategies import FlopsWindowCost
+
+        strategy = Parsec(num_samples=13, cost=FlopsWindowCost(1.37, 1.43, beta=0.2))
         # the supplement's recipe instead of the evaluator's optimiser:
         # Parsec(..., weight_optimizer='sgd', weight_lr=0.4 * total_batch / 256)
         experiment = NasExperiment(space, evaluator, strategy)
@@ -150,8 +149,7 @@ class Parsec(OneShotStrategy):
         strategy.health.ok                                         # False: alpha followed noise
     """
 
-    def __init__(self, num_samples: int = 13, beta: float = 0.0,
-                 flops_window: tuple[float, float] | None = None, warmup: float = 0.25, *,
+    def __init__(self, num_samples: int = 13, cost: WindowCost | None = None, warmup: float = 0.25, *,
                  arch_lr: float = 0.015, arch_betas: tuple[float, float] = (0.9, 0.999),
                  weight_optimizer: str = 'evaluator', weight_lr: float | None = None,
                  momentum: float = 0.9, weight_decay: float = 5e-5, cosine: bool = True,
@@ -159,20 +157,19 @@ class Parsec(OneShotStrategy):
                  flops_fn: Callable[[Mapping[str, Any]], float] | None = None, dummy_input: Any = None,
                  seed: int | None = None, metric_samples: int = 256, val_metric: str = 'val_acc',
                  num_classes: int | None = None,
-                 latency_window: tuple[float, float] | None = None,
-                 latency_fn: Callable[[Mapping[str, Any]], float] | None = None,
                  supernet: str = 'parsec', distill: float = 0.0, in_window: bool = False, **kwargs: Any):
         super().__init__(**kwargs)
         check_mode(supernet, distill, num_samples)
         if not isinstance(num_samples, int) or num_samples < 1:
             raise ValueError(f'num_samples must be a positive int, got {num_samples!r}.')
-        if beta < 0:
-            raise ValueError(f'beta must be >= 0, got {beta}.')
+        if cost is not None and not isinstance(cost, WindowCost):
+            raise TypeError(f'cost must be a WindowCost (FlopsWindowCost, LatencyWindowCost) or None, got '
+                            f'{type(cost).__name__}.')
         if not 0.0 <= warmup <= 1.0:
             raise ValueError(f'warmup is a fraction of the epochs in [0, 1] (1: alpha never moves), got {warmup}.')
-        if in_window and flops_window is None and latency_window is None:
-            raise ValueError('in_window draws the supernet\'s paths inside the window: give flops_window or '
-                             'latency_window.')
+        if in_window and cost is None:
+            raise ValueError('in_window draws the supernet\'s paths inside the window: give a cost '
+                             '(FlopsWindowCost or LatencyWindowCost).')
         if arch_lr <= 0:
             raise ValueError(f'arch_lr must be > 0, got {arch_lr}.')
         if metric_samples < 1:
@@ -186,30 +183,12 @@ class Parsec(OneShotStrategy):
             raise ValueError(f'weight_lr must be >= 0, got {weight_lr}.')
         if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 2):
             raise ValueError(f'num_classes must be an int >= 2 or None, got {num_classes!r}.')
-        if flops_window is not None and latency_window is not None:
-            raise ValueError('give flops_window or latency_window, not both: the cost term bounds one figure.')
-        self.cost_metric: ArchMetric | None = None
-        if latency_window is not None:
-            if len(latency_window) != 2:
-                raise ValueError(f'latency_window must be (t_min, t_max) in ms, got {latency_window!r}.')
-            if latency_fn is None:
-                raise ValueError('latency_window needs latency_fn (sample -> milliseconds), e.g. a LatencyModel.')
-            self.cost: WindowCost | None = WindowCost(*latency_window, beta=beta, name='latency_window', unit='ms')
-            self.cost_metric = ArchMetric(latency_fn, source=getattr(latency_fn, 'source', 'latency_fn'),
-                                          key='latency_ms')
-        elif flops_window is not None:
-            if len(flops_window) != 2:
-                raise ValueError(f'flops_window must be (t_min, t_max) in GFLOPs, got {flops_window!r}.')
-            self.cost = FlopsWindowCost(*flops_window, beta=beta)
-        elif beta > 0:
-            raise ValueError(f'beta={beta} needs a flops_window (t_min, t_max) in GFLOPs per view, '
-                             'or a latency_window in ms with latency_fn.')
-        else:
-            self.cost = None
-        self.latency_window = latency_window
+        self.cost = cost  # a WindowCost checked its window itself
+        # the figure a cost of its own bounds (F_lat(A)); None: the FLOPs
+        self.cost_metric: ArchMetric | None = None if cost is None or cost.figure is None else ArchMetric(
+            cost.figure, source=getattr(cost.figure, 'source', 'latency_fn'), key=cost.key)
         self.num_samples = num_samples
-        self.beta = beta
-        self.flops_window = flops_window
+        self.beta = cost.beta if cost is not None else 0.0
         self.warmup = warmup
         self.flops_fn = flops_fn
         self.dummy_input = dummy_input
@@ -315,12 +294,12 @@ class Parsec(OneShotStrategy):
             'alpha': module.dist.to_json_dict(),
             'entropy': float(module.dist.entropy().detach()),
             'beta': self.beta,
-            'flops_window': list(self.flops_window) if self.flops_window else None,
+            'flops_window': list(self.cost.window) if self.cost is not None and self.cost_metric is None else None,
             'flops_source': self.flops.source if self.flops is not None else None,
         }
         if self.cost_metric is not None:
-            result['latency_window'] = list(self.latency_window)
+            result['latency_window'] = list(self.cost.window)
             result['latency_source'] = self.cost_metric.source
         if path is not None:
-            write_text(json.dumps(result, indent=2), path)  # atomic: a kill never leaves half an alpha.json
+            write_alpha(path, result)  # the format's one home: nni_autotsnet.rundir
         return result

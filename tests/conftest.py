@@ -2,8 +2,24 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
+
+
+@pytest.fixture(scope="session")
+def small_bench(tmp_path_factory) -> Path:
+    """The 10-class test benchmark (3 videos a class and split, seed 0), built once per test session.
+
+    Tests read it and never write into it; a test that needs a benchmark of its own builds one in its
+    ``tmp_path``.
+    """
+    from nni_autotsnet.data import make_benchmark
+
+    folder = tmp_path_factory.getbasetemp() / "small_bench"
+    make_benchmark(folder, num_classes=10, videos_per_class=3, seed=0, workers=1)
+    return folder
 
 
 @pytest.fixture

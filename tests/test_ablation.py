@@ -10,7 +10,6 @@ import torch
 from torch import nn
 
 from nni_autotsnet import evaluate as evaluate_cli
-from nni_autotsnet.data.testing import small_benchmark
 from nni_autotsnet.models import build_model
 from nni_autotsnet.models.ablation import drop_dense_stream, drop_stream
 from nni_autotsnet.models.exported import save_exported
@@ -116,8 +115,9 @@ def _run_dir(root, model, parts: str, bench):
     return root
 
 
-def test_the_cli_writes_the_ablation_next_to_the_normal_evaluation(two_stream, tmp_path, tmp_path_factory, capsys):
-    bench = small_benchmark(tmp_path_factory.getbasetemp() / "ablation_bench", videos_per_class=3)
+@pytest.mark.slow
+def test_the_cli_writes_the_ablation_next_to_the_normal_evaluation(two_stream, tmp_path, small_bench, capsys):
+    bench = small_bench
     run = _run_dir(tmp_path / "run", two_stream, "all", bench)
     assert evaluate_cli.main(["--checkpoint", str(run), "--views", "1"]) == 0
     assert evaluate_cli.main(["--checkpoint", str(run), "--views", "1", "--drop-stream", "dense"]) == 0

@@ -85,7 +85,7 @@ from nni_autotsnet.data import (
 from nni_autotsnet.data.__main__ import main as data_main
 from nni_autotsnet.data.clip_sampling import UniformClipSampler
 from nni_autotsnet.data.testing import (
-    index_coded_frames, read_frame_indices, small_benchmark, truncate_copy, write_empty, write_garbage,
+    index_coded_frames, read_frame_indices, truncate_copy, write_empty, write_garbage,
 )
 from nni_autotsnet.search_space import PresetError, load_preset, make_layout, save_arch
 from nni_autotsnet.search_space.presets import PRESET_DIR
@@ -100,8 +100,8 @@ QUICK = ["train.epochs=1", "train.epoch_scale=1.0", "train.warmup_epochs=0", "da
 # Shared fixtures: built once for the module
 # ------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def bench(tmp_path_factory) -> Path:
-    return small_benchmark(tmp_path_factory.getbasetemp() / "bad_input_bench")
+def bench(small_bench) -> Path:
+    return small_bench
 
 
 @pytest.fixture(scope="module")

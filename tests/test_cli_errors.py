@@ -35,6 +35,7 @@ import yaml
 from nni_autotsnet import demo, evaluate, export, random_search, report, search, train
 from nni_autotsnet.data.__main__ import main as data_main
 from nni_autotsnet.errors import CommandParser, UserError, command, user_message
+from nni_autotsnet.rundir import LOCK_FILE
 from nni_autotsnet.search_space import PresetError, save_arch
 from nni_autotsnet.search_space.presets import PRESET_DIR
 
@@ -211,8 +212,8 @@ def test_a_users_mistake_exits_2_with_one_line_naming_it(case, inputs, tmp_path,
     assert len(lines) == 1 and err.endswith(lines[0] + "\n"), err
     assert lines[0].startswith(f"error: {says(inputs)}"), lines[0]
     assert "Traceback" not in err and "weights_only" not in err
-    written = sorted(p.name for p in out.rglob("*")) if out.exists() else []
-    # nothing was written; run_search writes the config it runs before it reads the lists
+    written = sorted(p.name for p in out.rglob("*") if p.name != LOCK_FILE) if out.exists() else []
+    # nothing was written (but the folder's lock); run_search writes the config it runs before it reads the lists
     assert written == (["config.yaml"] if case == "search-bad_list" else []), written
 
 
@@ -289,6 +290,7 @@ def test_the_parser_error_is_one_line(capsys):
 # ------------------------------------------------------------------------------------------------
 # Real processes: the exit status and stderr of python -m, several at once
 # ------------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_python_m_exits_2_without_a_traceback(inputs, tmp_path):
     runs = {
         "search": (["nni_autotsnet.search", "--config", str(inputs.list_config), "--out", str(tmp_path / "s")],
@@ -307,3 +309,20 @@ def test_python_m_exits_2_without_a_traceback(inputs, tmp_path):
         assert "Traceback" not in err and "weights_only" not in err, (name, err)
         last = err.strip().splitlines()[-1]
         assert last.startswith(f"error: {runs[name][1]}") and err.count("error: ") == 1, (name, err)
+
+
+def test_command_handles_argparse_exits_and_prints_a_summary_on_rank_zero_only(capsys, monkeypatch):
+    from lightning_fabric.utilities.rank_zero import rank_zero_only
+
+    @command
+    def main(argv=None):
+        parser = CommandParser(prog="python -m nni_autotsnet.x")
+        parser.add_argument("--n", type=int, required=True)
+        args = parser.parse_args(argv)
+        return f"summary {args.n}"
+
+    assert main(["--help"]) == 0 and "--n" in capsys.readouterr().out
+    assert main([]) == 2 and capsys.readouterr().err.startswith("error: python -m nni_autotsnet.x: ")
+    assert main(["--n", "3"]) == 0 and capsys.readouterr().out == "summary 3\n"
+    monkeypatch.setattr(rank_zero_only, "rank", 1, raising=False)  # a DDP rank other than zero
+    assert main(["--n", "3"]) == 0 and capsys.readouterr().out == ""

@@ -19,8 +19,9 @@ import pandas as pd
 import pytest
 import torch
 
-from nni_autotsnet.data.testing import small_benchmark
 from nni_autotsnet.ranking import RANKING_COLUMNS, read_ranking_table
+
+pytestmark = pytest.mark.slow  # over ~10 s on 2 cores: pytest -m "not slow" leaves it out
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = ["search.num_samples=2", "search.rank_candidates=3", "search.epochs={sparse: 1, fusion: 1, all: 1}", "search.metric_samples=8",
@@ -42,9 +43,9 @@ def _mtimes(out: Path) -> dict[str, int]:
 
 
 @pytest.fixture(scope="module")
-def compare(tmp_path_factory):
+def compare(tmp_path_factory, small_bench):
     script = _load_script()
-    bench = small_benchmark(tmp_path_factory.getbasetemp() / "train_bench")  # test_train_evaluate's: built once
+    bench = small_bench
     out = tmp_path_factory.mktemp("compare") / "out"
     argv = ["--config", str(ROOT / "experiments" / "random_tiny.yaml"), "--search-seeds", "0", "--train-seeds", "0,1",
             "--random", "3", "--out", str(out), f"data.benchmark={bench}", *QUICK]
@@ -122,6 +123,10 @@ def test_the_ranking_table_covers_every_random_architecture(compare):
     assert list(ranking.columns[:4]) == list(RANKING_COLUMNS)
     assert sorted(ranking["arch"]) == sorted(p.name for p in (out / "random" / "runs").iterdir())
     assert ranking["inherited_acc"].between(0, 1).all() and ranking["scratch_acc"].between(0, 1).all()
+    # paths relative to the table's folder: a committed table names no machine
+    assert not any(Path(p).is_absolute() for p in [*ranking["scratch_run"], *ranking["supernet"]])
+    assert all((out / "ranking" / p / "arch.json").is_file() for p in ranking["scratch_run"])
+    assert all((out / "ranking" / p / "supernet.pt").is_file() for p in ranking["supernet"])
     assert "Kendall tau" in runs[-1]["printed"]  # the report printed it (the table needs every lane: the full run)
 
 

@@ -30,7 +30,8 @@ def test_every_declared_key_is_a_default_and_a_field():
         keys = KEYS[section]
         assert list(DEFAULTS[section]) == list(keys)
         assert all(DEFAULTS[section][name] == key.default for name, key in keys.items())
-        assert [f.name for f in dataclasses.fields(cls)] == [name for name, key in keys.items() if key.field]
+        assert [f.name for f in dataclasses.fields(cls)] == [name for name, key in keys.items() if key.field] + \
+            [name for name, _ in cfg.DERIVED.get(section, ())]
         assert typing.get_type_hints(cls)  # every annotation names a real type
         for name, key in keys.items():
             assert isinstance(key, Key) and key.doc, name

@@ -17,12 +17,12 @@ from nni_autotsnet.data import (
     VideoViewDataset,
     make_dataset,
 )
-from nni_autotsnet.data.testing import small_benchmark, truncate_copy, write_empty, write_garbage
+from nni_autotsnet.data.testing import truncate_copy, write_empty, write_garbage
 
 
 @pytest.fixture(scope="session")
-def bench(tmp_path_factory):
-    return small_benchmark(tmp_path_factory.getbasetemp() / "benchmark_small")
+def bench(small_bench):
+    return small_bench
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,10 @@ import math
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = pytest.mark.slow  # over ~10 s on 2 cores: pytest -m "not slow" leaves it out
+
 
 def test_device_check_small_on_cpu(tmp_path):
     done = subprocess.run([sys.executable, "-W", "ignore", "benchmarks/device_check.py", "--device", "cpu", "--small",

@@ -31,10 +31,12 @@ def _check(preset, parts: str, archs: int, seed: int) -> float:
     return worst
 
 
+@pytest.mark.slow
 def test_flops_match_fvcore_on_100_random_tiny_archs():
     assert _check(load_preset("tiny"), "all", archs=100, seed=0) < 0.005
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,archs", [("S", 100), ("L", 40)])
 def test_flops_match_fvcore_on_random_archs_at_reduced_input(name, archs):
     """The preset's choice sets and depths at a small clip: the same formula, cheap enough for many archs.

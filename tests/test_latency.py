@@ -101,6 +101,7 @@ def test_load_latency_model_checks_preset_classes_and_expected_fields(tmp_path):
         load_latency_model(path, "tiny", "all", expect={"threads": 2})
 
 
+@pytest.mark.slow
 def test_a_latency_window_search_lands_in_the_window():
     """PARSEC on the tiny sparse stream with beta 0.3 and a window near the bottom of F_lat (FLOPs test's twin)."""
     import nni
@@ -109,7 +110,7 @@ def test_a_latency_window_search_lands_in_the_window():
 
     from nni_autotsnet.data.testing import synthetic_clips
     from nni_autotsnet.search_space import TwoStreamSpace
-    from nni_autotsnet.strategies import Parsec
+    from nni_autotsnet.strategies import LatencyWindowCost, Parsec
 
     preset = load_preset("tiny")
     latency = LatencyModel(make_layout(preset, "sparse"), synthetic_table(preset))
@@ -120,7 +121,7 @@ def test_a_latency_window_search_lands_in_the_window():
     window = (spread[100], spread[400])  # the 5th to 20th percentile of F_lat over the space
     torch.manual_seed(0)
     space = TwoStreamSpace.from_preset("tiny", parts="sparse")
-    strategy = Parsec(num_samples=4, beta=0.3, latency_window=window, latency_fn=latency, weight_optimizer="sgd",
+    strategy = Parsec(num_samples=4, cost=LatencyWindowCost(*window, beta=0.3, latency_fn=latency), weight_optimizer="sgd",
                       seed=0, arch_lr=0.1, metric_samples=8)
     x, y = synthetic_clips(space.input_shape, 10, 4 * 8, 0)
     xv, yv = synthetic_clips(space.input_shape, 10, 8, 1)
@@ -138,17 +139,25 @@ def test_a_latency_window_search_lands_in_the_window():
     assert strategy.export_alpha()["most_likely"]["latency_ms"] == pytest.approx(latency(best))
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(latency_window=(1.0, 2.0)), "latency_fn"),
-    (dict(latency_window=(1.0, 2.0), flops_window=(1.0, 2.0), latency_fn=len), "not both"),
-    (dict(latency_window=(2.0, 1.0), latency_fn=len), "latency_window must be .* t_min <= t_max"),
-    (dict(beta=0.1), "flops_window .* or a latency_window"),
+@pytest.mark.parametrize("args, match", [
+    ((1.0, 2.0, 0.1, None), "latency_fn"),
+    ((2.0, 1.0, 0.1, len), "latency_window must be .* t_min <= t_max"),
+    ((1.0, 2.0, -0.1, len), "beta"),
 ])
-def test_parsec_names_the_bad_latency_argument(kwargs, match):
-    from nni_autotsnet.strategies import Parsec
+def test_the_latency_cost_names_the_bad_argument(args, match):
+    from nni_autotsnet.strategies import LatencyWindowCost
 
     with pytest.raises(ValueError, match=match):
-        Parsec(**kwargs)
+        LatencyWindowCost(*args)
+
+
+def test_parsec_takes_a_cost_object_only():
+    from nni_autotsnet.strategies import LatencyWindowCost, Parsec
+
+    with pytest.raises(TypeError, match="WindowCost"):
+        Parsec(cost=(1.0, 2.0))
+    strategy = Parsec(cost=LatencyWindowCost(1.0, 2.0, 0.1, len))
+    assert strategy.beta == 0.1 and strategy.cost_metric.key == "latency_ms"
 
 
 @pytest.fixture()

@@ -9,19 +9,20 @@ from pathlib import Path
 
 import pytest
 
-from nni_autotsnet.data.testing import small_benchmark
 from nni_autotsnet.nnictl import NnictlExperiment
 from nni_autotsnet.search_space import check_arch, load_arch, load_preset, make_layout
+
+pytestmark = pytest.mark.slow  # over ~10 s on 2 cores: pytest -m "not slow" leaves it out
 
 REPO = Path(__file__).resolve().parents[1]
 BETAS = [0.0, 0.2]
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory):
+def finished(tmp_path_factory, small_bench):
     """A 2-trial experiment (beta 0 and 0.2), one epoch per part, on a small generated benchmark."""
     tmp = tmp_path_factory.mktemp("nnictl")
-    bench = small_benchmark(tmp / "bench")
+    bench = small_bench
     command = (f"python -m nni_autotsnet.search --config {REPO / 'experiments' / 'tiny.yaml'} data.benchmark={bench} "
                "search.num_samples=2 search.rank_candidates=3 search.epochs.sparse=1 search.epochs.fusion=1 search.epochs.all=1 "
                "search.metric_samples=8 data.batch_size=4 data.num_workers=0")

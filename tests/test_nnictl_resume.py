@@ -7,17 +7,20 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from nni.experiment import Experiment
 
-from nni_autotsnet.data.testing import small_benchmark
 from nni_autotsnet.nnictl import NnictlExperiment, _env, free_port, nnictl_command
 from nni_autotsnet.search_space import check_arch, load_arch, load_preset, make_layout
+
+pytestmark = pytest.mark.slow  # over ~10 s on 2 cores: pytest -m "not slow" leaves it out
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_a_stopped_experiment_resumes_its_running_trial(tmp_path):
-    bench = small_benchmark(tmp_path / "bench")
+def test_a_stopped_experiment_resumes_its_running_trial(tmp_path, small_bench):
+    bench = small_bench
     command = (f"python -m nni_autotsnet.search --config {REPO / 'experiments' / 'tiny.yaml'} data.benchmark={bench} "
                "search.parts=[sparse] search.epochs.sparse=6 search.num_samples=2 search.rank_candidates=3 search.metric_samples=8 "
                "data.batch_size=2 data.num_workers=0 trainer.threads=1")

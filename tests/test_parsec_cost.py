@@ -83,12 +83,17 @@ def test_beta_zero_switches_the_term_off():
     assert estimate.value > 0 and torch.count_nonzero(estimate.coefficients) == 0
 
 
+@pytest.mark.parametrize('window, match', [
+    ((1.0, 2.0, -1.0), 'beta'),
+    ((2.0, 1.0, 0.1), 't_min <= t_max'),
+    ((0.0, 1.0, 0.1), 'positive'),
+])
+def test_the_cost_checks_its_window(window, match):
+    with pytest.raises(ValueError, match=match):
+        FlopsWindowCost(*window)
+
+
 @pytest.mark.parametrize('kwargs, match', [
-    (dict(beta=0.1), 'flops_window'),
-    (dict(beta=-1.0), 'beta'),
-    (dict(flops_window=(2.0, 1.0)), 't_min <= t_max'),
-    (dict(flops_window=(0.0, 1.0)), 'positive'),
-    (dict(flops_window=(1.0,)), 'flops_window'),
     (dict(num_samples=0), 'num_samples'),
     (dict(warmup=1.5), 'warmup'),
     (dict(weight_optimizer='adam'), 'weight_optimizer'),

@@ -11,7 +11,7 @@ from nni.nas.evaluator.pytorch import Classification, DataLoader
 from nni.nas.experiment import NasExperiment
 from torch.utils.data import TensorDataset
 
-from nni_autotsnet.strategies import Parsec
+from nni_autotsnet.strategies import FlopsWindowCost, Parsec
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -38,7 +38,7 @@ def test_parsec_on_proxylessnas_with_profiler_flops(tmp_path):
     torch.manual_seed(0)
     space = ProxylessNAS(num_labels=10, base_widths=(8, 8, 8, 8, 16, 16, 16, 16, 32))
     labels = list(space.simplify())
-    strategy = Parsec(num_samples=2, beta=0.3, flops_window=(3e-4, 4e-4), weight_optimizer='sgd', seed=0,
+    strategy = Parsec(num_samples=2, cost=FlopsWindowCost(3e-4, 4e-4, beta=0.3), weight_optimizer='sgd', seed=0,
                       metric_samples=8,
                       dummy_input=torch.randn(1, 3, 32, 32))
     experiment = _run(space, strategy, _evaluator(), tmp_path)
@@ -71,7 +71,7 @@ def test_parsec_on_nasbench201_without_flops(tmp_path, caplog):
     assert set(best) == {f'cell/{j}_{i}' for i in range(1, 4) for j in range(i)}
 
     with pytest.raises(RuntimeError, match='flops_fn or dummy_input'):
-        Parsec(beta=0.1, flops_window=(1.0, 2.0), dummy_input=torch.randn(1, 3, 16, 16)).mutate_model(
+        Parsec(cost=FlopsWindowCost(1.0, 2.0, beta=0.1), dummy_input=torch.randn(1, 3, 16, 16)).mutate_model(
             NasBench201(stem_out_channels=8, num_modules_per_stack=1, num_labels=10))
 
 

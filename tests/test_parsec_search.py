@@ -9,7 +9,7 @@ import torch
 from nni.nas.experiment import NasExperiment
 from pytorch_lightning.callbacks import Callback, ModelCheckpoint
 
-from nni_autotsnet.strategies import Parsec
+from nni_autotsnet.strategies import FlopsWindowCost, Parsec
 from toys import BetterCandidateSpace, ToySpace, make_evaluator, toy_data, toy_flops
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -40,7 +40,7 @@ def test_alpha_concentrates_on_the_clearly_better_candidate(tmp_path):
 def test_metrics_exports_and_nni_reports(tmp_path):
     torch.manual_seed(0)
     x, y = toy_data()
-    strategy = Parsec(num_samples=3, beta=0.1, flops_window=(60e-9, 100e-9), weight_optimizer='sgd', seed=1,
+    strategy = Parsec(num_samples=3, cost=FlopsWindowCost(60e-9, 100e-9, beta=0.1), weight_optimizer='sgd', seed=1,
                       flops_fn=toy_flops,
                       metric_samples=16)
     experiment = _run(ToySpace(), strategy, make_evaluator(x, y, max_epochs=2), tmp_path)

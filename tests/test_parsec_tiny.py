@@ -13,7 +13,7 @@ from torch.utils.data import TensorDataset
 
 from nni_autotsnet.data.testing import synthetic_clips
 from nni_autotsnet.search_space import TwoStreamSpace
-from nni_autotsnet.strategies import Parsec
+from nni_autotsnet.strategies import FlopsWindowCost, Parsec
 from toys import tiny_evaluator
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -23,7 +23,7 @@ def test_parsec_searches_the_two_stream_space(tmp_path):
     torch.manual_seed(0)
     space = TwoStreamSpace.from_preset('tiny', parts='all')
     labels = list(space.simplify())
-    strategy = Parsec(num_samples=2, beta=0.3, flops_window=(0.006, 0.008), weight_optimizer='sgd', seed=0,
+    strategy = Parsec(num_samples=2, cost=FlopsWindowCost(0.006, 0.008, beta=0.3), weight_optimizer='sgd', seed=0,
                       metric_samples=32)
     experiment = NasExperiment(space, tiny_evaluator(space, batch=2, batches=2, epochs=2), strategy)
     experiment.config.experiment_working_directory = str(tmp_path / 'nni')
@@ -46,6 +46,7 @@ def test_parsec_searches_the_two_stream_space(tmp_path):
     assert list(exported['alpha']) == labels
 
 
+@pytest.mark.slow
 def test_beta_sweep_brings_the_searched_flops_down_into_the_window():
     """beta 0 / 0.1 / 0.3 with the same seed, data and window (supplement Table 1 in miniature).
 
@@ -61,7 +62,7 @@ def test_beta_sweep_brings_the_searched_flops_down_into_the_window():
     for beta in (0.0, 0.1, 0.3):
         torch.manual_seed(0)
         space = TwoStreamSpace.from_preset('tiny', parts='sparse')
-        strategy = Parsec(num_samples=4, beta=beta, flops_window=window if beta else None,
+        strategy = Parsec(num_samples=4, cost=FlopsWindowCost(*window, beta=beta) if beta else None,
                           weight_optimizer='sgd', seed=0, arch_lr=0.1,
                           metric_samples=8)
         model = strategy.mutate_model(space)

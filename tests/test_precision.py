@@ -23,7 +23,7 @@ from nni_autotsnet import evaluate as evaluate_cli
 from nni_autotsnet import search as search_cli
 from nni_autotsnet import train as train_cli
 from nni_autotsnet.config import load_config
-from nni_autotsnet.data.testing import small_benchmark, synthetic_clips
+from nni_autotsnet.data.testing import synthetic_clips
 from nni_autotsnet.search_space import TwoStreamSpace, load_preset, make_layout, save_arch
 from nni_autotsnet.speed import DataWaitMonitor, loader_options, to_channels_last_3d
 from nni_autotsnet.strategies import Parsec
@@ -101,8 +101,8 @@ def test_a_leaked_scale_would_fail_these_checks():
 # The commands: a 1-epoch tiny search, a 1-epoch training run and an evaluation in bf16-mixed
 # ------------------------------------------------------------------------------------------------
 @pytest.fixture(scope='module')
-def bench(tmp_path_factory):
-    return small_benchmark(tmp_path_factory.getbasetemp() / 'precision_bench')
+def bench(small_bench):
+    return small_bench
 
 
 def test_search_runs_in_bf16(bench, tmp_path):

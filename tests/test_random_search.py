@@ -6,17 +6,18 @@ import json
 
 import pytest
 
-from nni_autotsnet.data.testing import small_benchmark
 from nni_autotsnet.random_search import main
 from nni_autotsnet.search_space import TwoStreamSpace, check_arch, load_arch, load_preset, make_layout
+
+pytestmark = pytest.mark.slow  # over ~10 s on 2 cores: pytest -m "not slow" leaves it out
 
 WINDOW = (0.0065, 0.0085)
 
 
 @pytest.fixture(scope="module")
-def random_runs(tmp_path_factory):
+def random_runs(tmp_path_factory, small_bench):
     tmp = tmp_path_factory.mktemp("random")
-    bench = small_benchmark(tmp / "bench")
+    bench = small_bench
     overrides = [f"data.benchmark={bench}", f"random.output={tmp / 'out'}", "random.num_archs=2",
                  f"random.flops_window=[{WINDOW[0]}, {WINDOW[1]}]", "random.port=18777", "train.epochs=1",
                  "train.epoch_scale=1.0", "train.warmup_epochs=0", "data.batch_size=4", "data.num_workers=0",

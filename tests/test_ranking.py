@@ -134,13 +134,12 @@ def test_report_prints_tau_and_plots_the_scatter(tmp_path, scratch, tau):
 # One real run: inherited accuracies on a 1-epoch supernet over the whole space
 # ------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def supernet(tmp_path_factory):
+def supernet(tmp_path_factory, small_bench):
     from nni_autotsnet.config import load_config
-    from nni_autotsnet.data.testing import small_benchmark
     from nni_autotsnet.runtime import build_datasets
     from nni_autotsnet.search import run_search
 
-    bench = small_benchmark(tmp_path_factory.getbasetemp() / "train_bench")  # test_train_evaluate's: built once
+    bench = small_bench
     config = load_config("experiments/tiny.yaml", [
         f"data.benchmark={bench}", "search.parts=[all]", "search.epochs={all: 1}", "search.num_samples=2", "search.rank_candidates=3",
         "search.metric_samples=8", "data.batch_size=4", "data.num_workers=0", "trainer.threads=1"])

@@ -9,7 +9,6 @@ import torch
 import yaml
 
 from nni_autotsnet.config import ConfigError, load_config
-from nni_autotsnet.data.testing import small_benchmark
 from nni_autotsnet.search import main
 from nni_autotsnet.search_space import PRESET_NAMES, check_arch, load_arch, make_layout, load_preset
 from nni_autotsnet.search_space.presets import PRESET_DIR
@@ -19,8 +18,8 @@ QUICK = ["search.num_samples=2", "search.rank_candidates=3", "search.epochs={spa
 
 
 @pytest.fixture(scope="module")
-def bench(tmp_path_factory):
-    return small_benchmark(tmp_path_factory.getbasetemp() / "search_bench")
+def bench(small_bench):
+    return small_bench
 
 
 @pytest.fixture(scope="module")

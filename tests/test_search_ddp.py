@@ -7,14 +7,17 @@ import subprocess
 import sys
 from pathlib import Path
 
-from nni_autotsnet.data.testing import small_benchmark
+import pytest
+
 from nni_autotsnet.search_space import check_arch, load_arch, load_preset, make_layout
+
+pytestmark = pytest.mark.slow  # over ~10 s on 2 cores: pytest -m "not slow" leaves it out
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_search_command_on_two_processes(tmp_path):
-    bench = small_benchmark(tmp_path / "bench")
+def test_search_command_on_two_processes(tmp_path, small_bench):
+    bench = small_bench
     out = tmp_path / "out"
     done = subprocess.run(
         [sys.executable, "-m", "nni_autotsnet.search", "--config", str(REPO / "experiments" / "tiny.yaml"),

@@ -17,8 +17,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from nni_autotsnet.data.testing import small_benchmark
-
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,8 +32,8 @@ def _script(name: str):
 
 
 @pytest.fixture(scope="module")
-def quick(tmp_path_factory):
-    bench = small_benchmark(tmp_path_factory.getbasetemp() / "quality_bench")
+def quick(small_bench):
+    bench = small_bench
     return [f"data.benchmark={bench}", "data.cache=null", "data.batch_size=4", "data.num_workers=0",
             "trainer.threads=1", "train.epochs=1", "train.warmup_epochs=0", "train.eval_views=1",
             "train.ema_decay=0.9", "search.num_samples=2", "search.metric_samples=8", "search.rank_candidates=3",

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from nni_autotsnet.data.testing import small_benchmark
 from nni_autotsnet.search_space import load_arch
+
+pytestmark = pytest.mark.slow  # over ~10 s on 2 cores: pytest -m "not slow" leaves it out
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -26,9 +27,9 @@ def _command(out: Path, bench: Path, *extra: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(tmp_path_factory, small_bench):
     tmp = tmp_path_factory.mktemp("resume")
-    bench = small_benchmark(tmp / "bench")
+    bench = small_bench
     whole = subprocess.run(_command(tmp / "whole", bench), capture_output=True, text=True, cwd=REPO)
     assert whole.returncode == 0, whole.stderr[-2000:]
 

@@ -8,7 +8,6 @@ import math
 import pytest
 
 from nni_autotsnet import export as export_cli
-from nni_autotsnet.data.testing import small_benchmark
 from nni_autotsnet.ranking import read_ranking_table
 from nni_autotsnet.search import main as search_main
 from nni_autotsnet.search_space import load_arch
@@ -30,8 +29,8 @@ def test_candidates_are_distinct_complete_filtered_and_carry_their_probability()
 
 
 @pytest.fixture(scope="module")
-def search_dir(tmp_path_factory):
-    bench = small_benchmark(tmp_path_factory.getbasetemp() / "shortlist_bench")
+def search_dir(tmp_path_factory, small_bench):
+    bench = small_bench
     out = tmp_path_factory.mktemp("shortlist")
     assert search_main(["--config", "experiments/tiny.yaml", "--out", str(out), f"data.benchmark={bench}",
                         "search.parts=[all]", "search.epochs={all: 1}", "search.num_samples=2",

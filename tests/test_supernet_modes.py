@@ -11,7 +11,7 @@ from nni.nas.experiment import NasExperiment
 from pytorch_lightning.callbacks import Callback
 
 from nni_autotsnet import config as config_module
-from nni_autotsnet.strategies import Parsec
+from nni_autotsnet.strategies import FlopsWindowCost, Parsec
 from nni_autotsnet.strategies.distribution import ArchDistribution
 from nni_autotsnet.strategies.paths import SUPERNET_MODES, distillation_loss, extreme_architectures, mix
 from toys import ToySpace, make_evaluator, toy_data, toy_flops
@@ -89,7 +89,7 @@ def test_a_sandwich_step_trains_the_largest_the_smallest_and_uniform_paths(tmp_p
 
 def test_uniform_paths_in_the_window_only(tmp_path):
     # toy FLOPs: linear/4 = 68, zero/4 = 44, linear/16 = 200, zero/16 = 176; the window holds linear/4 only
-    strategy = Parsec(num_samples=3, supernet="uniform", in_window=True, beta=0.1, flops_window=(60e-9, 100e-9),
+    strategy = Parsec(num_samples=3, supernet="uniform", in_window=True, cost=FlopsWindowCost(60e-9, 100e-9, beta=0.1),
                       warmup=1.0, flops_fn=toy_flops, seed=0, weight_optimizer="sgd", metric_samples=4)
     steps = _run(strategy, tmp_path)
     assert all(p == {"op": "linear", "width": 4} for paths in steps.paths for p in paths)

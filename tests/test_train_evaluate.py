@@ -12,7 +12,6 @@ from pytorch_lightning import Callback
 from nni_autotsnet import evaluate as evaluate_cli
 from nni_autotsnet import train as train_cli
 from nni_autotsnet.config import load_config
-from nni_autotsnet.data.testing import small_benchmark
 from nni_autotsnet.models import load_exported
 from nni_autotsnet.search_space import load_preset, make_layout, save_arch
 from nni_autotsnet.training import METRIC_COLUMNS, lr_factor, train
@@ -25,8 +24,8 @@ STEPS = 2  # 10 training videos (one a class), batch 4, last batch dropped
 
 
 @pytest.fixture(scope="module")
-def bench(tmp_path_factory):
-    return small_benchmark(tmp_path_factory.getbasetemp() / "train_bench")
+def bench(small_bench):
+    return small_bench
 
 
 @pytest.fixture(scope="module")
@@ -173,14 +172,15 @@ def test_recipe_keys_reach_the_training_module():
 
     config = load_config("experiments/tiny32.yaml")
     t = config.train
-    assert (t.optimizer, t.label_smoothing, t.dropout, t.lr) == ("adamw", 0.1, 0.2, 0.003)
+    assert (t.optimizer, t.label_smoothing, t.dropout, t.effective_lr) == ("adamw", 0.1, 0.2, 0.003)
+    assert t.lr == load_config("experiments/tiny32.yaml", ["train.lr_scale=2.0"]).train.lr  # the YAML's, unscaled
     assert config.data.cache is not None and config.data.cache.is_absolute()
     assert load_config("experiments/tiny.yaml").train.optimizer == "sgd"  # the supplement's, by default
     for override, key in (("train.optimizer=adam", "train.optimizer"), ("train.label_smoothing=1.5", "train.label_smoothing"),
                           ("train.dropout=-0.1", "train.dropout")):
         with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
             load_config("experiments/tiny32.yaml", [override])
-    module = TrainingModule("tiny32", x3d_like_arch("tiny32"), "sparse", 10, lr=t.lr, epochs=2,
+    module = TrainingModule("tiny32", x3d_like_arch("tiny32"), "sparse", 10, lr=t.effective_lr, epochs=2,
                             weight_decay=t.weight_decay, optimizer=t.optimizer, label_smoothing=t.label_smoothing,
                             dropout=t.dropout)
     assert isinstance(module.configure_optimizers(), torch.optim.AdamW) and module.model.dropout.p == 0.2

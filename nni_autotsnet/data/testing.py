@@ -1,5 +1,7 @@
 """Helpers for tests and benchmarks: videos whose frames show their own index, and broken files.
 
+(The tests' shared 10-class benchmark is a session fixture, ``small_bench`` in ``tests/conftest.py``.)
+
 An index-coded frame shows its frame number as black / white vertical bands (one bit a band),
 which survives lossy compression, so a test can read back which frames the loader picked.
 """
@@ -12,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["index_coded_frames", "read_frame_indices", "truncate_copy", "write_garbage", "write_empty", "small_benchmark",
-           "synthetic_clips", "write_format_dataset"]
+__all__ = ["index_coded_frames", "read_frame_indices", "truncate_copy", "write_garbage", "write_empty", "synthetic_clips",
+           "write_format_dataset"]
 
 _BITS = 10  # up to 1023 frames
 
@@ -56,23 +58,6 @@ def write_empty(dst: str | os.PathLike) -> Path:
     """A zero-byte file."""
     Path(dst).write_bytes(b"")
     return Path(dst)
-
-
-_BUILT: dict[str, Path] = {}
-
-
-def small_benchmark(out: str | os.PathLike, videos_per_class: int = 3, seed: int = 0) -> Path:
-    """Build a 10-class benchmark with ``videos_per_class`` videos once per process and folder.
-
-    Test modules share it through a session fixture without a shared conftest.
-    """
-    from .benchmark import make_benchmark
-
-    key = f"{os.fspath(out)}|{videos_per_class}|{seed}"
-    if key not in _BUILT:
-        make_benchmark(out, num_classes=10, videos_per_class=videos_per_class, seed=seed, workers=1)
-        _BUILT[key] = Path(out)
-    return _BUILT[key]
 
 
 def synthetic_clips(input_shape, num_classes: int, n: int, seed: int = 0):

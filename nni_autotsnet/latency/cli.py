@@ -94,14 +94,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     q.add_argument("--table", required=True, type=Path, metavar="TABLE.json")
     q.add_argument("--arch", required=True, type=Path, metavar="ARCH.json")
     q.add_argument("--measure", action="store_true", help="build the network and measure it here too")
-    try:
-        args = parser.parse_args(argv)
-        for name in ("threads", "batch", "num_classes", "limit", "repeats"):
-            value = getattr(args, name, None)
-            if value is not None and value < 1:
-                parser.error(f"--{name.replace('_', '-')} must be >= 1, got {value}")
-    except SystemExit as exit_:  # argparse printed its usage and message
-        return int(exit_.code or 0)
+    args = parser.parse_args(argv)
+    for name in ("threads", "batch", "num_classes", "limit", "repeats"):
+        value = getattr(args, name, None)
+        if value is not None and value < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1, got {value}")
     try:
         return _profile(args) if args.command == "profile" else _predict(args)
     except ValueError as err:  # resolve_clock: --clock cpu on a GPU or with several threads
