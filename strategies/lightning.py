@@ -340,13 +340,7 @@ class ParsecLightningModule(BaseOneShotLightningModule):
             self.dist.logits.grad = grad.to(self.dist.logits.dtype)
             arch_opt.step()
 
-        if self.gradient_clip_val is not None:
-            # Under 16-mixed the buffers still hold scale * sum_k w_k grad loss_k here (the plugin unscales
-            # inside weight_opt.step()): clipping the norm at clip * scale is clipping the true norm at clip.
-            self.clip_gradients(weight_opt, gradient_clip_val=self.gradient_clip_val * self._grad_scale(),
-                                gradient_clip_algorithm='norm')
-        weight_opt.step()
-        self.advance_lr_schedulers(batch_idx)
+        self._step_weights(weight_opt, batch_idx)
 
         stats = self._epoch_stats
         stats['steps'] += 1
@@ -363,6 +357,16 @@ class ParsecLightningModule(BaseOneShotLightningModule):
         weighted_loss = float((result.weights * result.losses).sum())
         self.log('parsec/weighted_loss', weighted_loss, prog_bar=True, on_step=True, on_epoch=True)
         return torch.tensor(weighted_loss)
+
+    def _step_weights(self, weight_opt: Any, batch_idx: int) -> None:
+        """Clip (``gradient_clip_val``), step the weights and their learning-rate schedule."""
+        if self.gradient_clip_val is not None:
+            # Under 16-mixed the buffers still hold scale * sum_k w_k grad loss_k here (the plugin unscales
+            # inside weight_opt.step()): clipping the norm at clip * scale is clipping the true norm at clip.
+            self.clip_gradients(weight_opt, gradient_clip_val=self.gradient_clip_val * self._grad_scale(),
+                                gradient_clip_algorithm='norm')
+        weight_opt.step()
+        self.advance_lr_schedulers(batch_idx)
 
     def _supernet_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         """A weight step on the mode's paths with equal weights (alpha frozen); sandwich may distil from the largest."""
@@ -392,11 +396,7 @@ class ParsecLightningModule(BaseOneShotLightningModule):
         self._average_grads(params)
         self.last_samples, self.last_losses = paths, losses
         self.last_weights = torch.full((len(paths),), 1.0 / len(paths), dtype=torch.float64)
-        if self.gradient_clip_val is not None:
-            self.clip_gradients(weight_opt, gradient_clip_val=self.gradient_clip_val * self._grad_scale(),
-                                gradient_clip_algorithm='norm')
-        weight_opt.step()
-        self.advance_lr_schedulers(batch_idx)
+        self._step_weights(weight_opt, batch_idx)
         stats = self._epoch_stats
         stats['steps'] += 1
         stats['ess'] += float(len(paths))  # equal weights: the effective sample size is K
