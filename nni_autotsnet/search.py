@@ -362,7 +362,7 @@ def _rank_and_shortlist(config: ExperimentConfig, out: Path, fixed: dict, train_
     shortlist's summary for ``result.json``. A ranking that a killed run wrote is reused. On rank zero only.
     """
     from nni_autotsnet.ranking import RANKING_FILE
-    from nni_autotsnet.shortlist import rank_search, read_shortlist, run_shortlist
+    from nni_autotsnet.shortlist import rank_search, run_shortlist
 
     s, parts = config.search, config.search.parts
     if s.rank_candidates == 0 or not is_rank_zero():
@@ -378,12 +378,11 @@ def _rank_and_shortlist(config: ExperimentConfig, out: Path, fixed: dict, train_
     if s.shortlist == 0:
         return fixed, None
     say(f"shortlist: training the top {s.shortlist} of {out / RANKING_FILE} from scratch")
-    winner, seconds = run_shortlist(config, last, out)
-    table = read_shortlist(out)
-    row = table[table["arch"] == arch_digest(winner)].iloc[0]
+    row, table, seconds = run_shortlist(config, last, out)
     say(f"shortlist: rank {int(row['rank'])} ({row['arch']}) wins with validation accuracy {row['scratch_acc']:.3f}")
-    return winner, {"trained": int(table["scratch_acc"].notna().sum()), "winner_rank": int(row["rank"]),
-                    "winner_val_acc": float(row["scratch_acc"]), "seconds": seconds}
+    return json.loads(row["arch_json"]), {"trained": int(table["scratch_acc"].notna().sum()),
+                                          "winner_rank": int(row["rank"]), "winner_val_acc": float(row["scratch_acc"]),
+                                          "seconds": seconds}
 
 
 def _search_result(config: ExperimentConfig, fixed: dict, metrics, health: dict[str, str | None], num_classes: int,

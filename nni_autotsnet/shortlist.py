@@ -135,8 +135,8 @@ def _shortlist_config(config: ExperimentConfig) -> ExperimentConfig:
     return dataclasses.replace(config, train=train, raw=raw)
 
 
-def run_shortlist(config: ExperimentConfig, part: Part, search_dir: Path) -> tuple[dict[str, Any], float]:
-    """Train the top ``search.shortlist`` rows from scratch; return the best one's architecture and the seconds.
+def run_shortlist(config: ExperimentConfig, part: Part, search_dir: Path) -> tuple[pd.Series, pd.DataFrame, float]:
+    """Train the top ``search.shortlist`` rows from scratch; return the winner's row, the updated table, the seconds.
 
     Each is a training run in ``search_dir/shortlist/<digest>/`` (skipped when finished, resumed when
     interrupted); the winner has the best last-epoch validation accuracy (ties: the best epoch's,
@@ -161,5 +161,5 @@ def run_shortlist(config: ExperimentConfig, part: Part, search_dir: Path) -> tup
     order = frame[frame["arch"].isin(results)].assign(
         best=[results[a]["best_val_acc"] for a in frame["arch"] if a in results])
     winner = order.sort_values(["scratch_acc", "best", "rank"], ascending=[False, False, True], kind="stable").iloc[0]
-    return json.loads(winner["arch_json"]), seconds
+    return winner, frame, seconds
 

@@ -400,8 +400,8 @@ class ParsecLightningModule(BaseOneShotLightningModule):
         stats = self._epoch_stats
         stats['steps'] += 1
         stats['ess'] += float(len(paths))  # equal weights: the effective sample size is K
-        stats['loss'] += sum(losses) / len(losses)
         mean_loss = sum(losses) / len(losses)
+        stats['loss'] += mean_loss
         self.log('parsec/weighted_loss', mean_loss, prog_bar=True, on_step=True, on_epoch=True)
         return torch.tensor(mean_loss)
 
