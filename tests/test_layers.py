@@ -18,7 +18,7 @@ PACKAGES = {"nni_autotsnet": REPO / "nni_autotsnet", "nni_autotsnet.search_space
 # the modules behind `python -m nni_autotsnet.<command>`
 COMMANDS = {f"nni_autotsnet.{name}" for name in
             ("search", "train", "evaluate", "export", "predict", "random_search", "report", "demo", "latency.cli",
-             "data.__main__")}
+             "data.__main__", "config.__main__")}
 ENTRY_POINTS = {"nni_autotsnet.latency.__main__": {"nni_autotsnet.latency.cli"}}  # `python -m` shims
 DRIVERS = {"nni_autotsnet.demo": {"nni_autotsnet.export"}}  # a command that drives another (the main job)
 
