@@ -27,7 +27,13 @@ from nni_autotsnet.nnictl import NnictlExperiment, TrialInfo, trial_search_confi
 from nni_autotsnet.results import HEALTH_LABEL, table1_row, to_markdown
 from nni_autotsnet.rundir import MODEL_FILE
 
-__all__ = ["main", "table1", "best_trial", "health_note"]
+__all__ = ["main", "table1", "best_trial", "health_note", "clock"]
+
+
+def clock(seconds: float) -> str:
+    """``MM:SS`` of elapsed seconds, rounded to whole seconds first (59.6 s is ``01:00``, never ``00:60``)."""
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes:02d}:{secs:02d}"
 
 
 def _progress(epochs_per_trial: int, start: float):
@@ -48,8 +54,7 @@ def _progress(epochs_per_trial: int, start: float):
                 cells.append(f"beta={beta}: epoch {len(t.intermediate)}/{epochs_per_trial}{acc}")
             elif t.status not in ("SUCCEEDED", "WAITING"):
                 cells.append(f"beta={beta}: {t.status} (see {t.directory})")
-        elapsed = time.monotonic() - start
-        print(f"[{elapsed // 60:02.0f}:{elapsed % 60:02.0f}] {status}: {done}/{len(trials)} trials succeeded"
+        print(f"[{clock(time.monotonic() - start)}] {status}: {done}/{len(trials)} trials succeeded"
               + (f"; {'; '.join(cells)}" if cells else ""), flush=True)
 
     return show

@@ -76,3 +76,19 @@ def test_flops_grow_with_each_variable():
     assert space.flops({**base, "sparse/s2_b0_k": 5}) > f0
     assert space.flops({**base, "fusion/s1": "skip"}) < f0
     assert space.flops({**base, "attention/s4_b0": "nonlocal"}) > f0
+
+
+def test_counting_with_fvcore_prints_no_warning():
+    """fvcore's torch.jit.script FutureWarning on import reached the main job's screen (issue 22)."""
+    import subprocess
+    import sys
+
+    code = ("from nni_autotsnet.search_space import TwoStreamSpace\n"
+            "space = TwoStreamSpace.from_preset('tiny32', parts='sparse')\n"
+            "memo = {}; model = space.random(memo=memo)\n"
+            "from nni_autotsnet.search_space.flops import fvcore_flops\n"
+            "print(fvcore_flops(model, space.input_shape)[0] > 0)\n")
+    done = subprocess.run([sys.executable, "-W", "default", "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "True"
+    assert "FutureWarning" not in done.stderr and "jit.script" not in done.stderr, done.stderr

@@ -87,3 +87,13 @@ def test_the_experiment_is_stopped(finished):
     import socket
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", finished["port"])) != 0  # the NNI manager no longer listens
+
+
+def test_the_main_jobs_clock_never_shows_60_seconds():
+    from nni_autotsnet.demo import clock
+
+    assert clock(0) == "00:00"
+    assert clock(59.4) == "00:59"
+    assert clock(59.6) == "01:00"  # was [00:60]
+    assert clock(1379.7) == "23:00"  # was [22:60]
+    assert clock(3725) == "62:05"
