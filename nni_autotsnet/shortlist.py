@@ -128,10 +128,11 @@ def _shortlist_config(config: ExperimentConfig) -> ExperimentConfig:
     epochs = config.search.shortlist_epochs
     if epochs is None:
         return config
-    train = dataclasses.replace(config.train, epochs=epochs,
-                                warmup_epochs=min(config.train.warmup_epochs, max(0, epochs - 1)))
+    warmup = min(config.train.scaled_warmup_epochs, max(0, epochs - 1))
+    train = dataclasses.replace(config.train, epochs=epochs, warmup_epochs=warmup, scaled_epochs=epochs,
+                                scaled_warmup_epochs=warmup)
     raw = json.loads(json.dumps(config.raw))
-    raw.setdefault("train", {}).update(epochs=epochs, warmup_epochs=train.warmup_epochs, epoch_scale=1.0)
+    raw.setdefault("train", {}).update(epochs=epochs, warmup_epochs=warmup, epoch_scale=1.0)
     return dataclasses.replace(config, train=train, raw=raw)
 
 

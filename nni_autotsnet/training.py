@@ -3,7 +3,7 @@
 The recipe: He initialisation (done by the network), dropout 0.5 before the classifier (the
 network), SGD with momentum and weight decay at ``train.lr`` (0.4 at total batch 256) scaled (``effective_lr``),
 a linear warm-up over ``train.warmup_epochs`` and then a half-period cosine to 0 at
-``train.epochs``, both per optimiser step; cross-entropy on single training clips; validation
+``train.epochs`` (both times ``train.epoch_scale``: ``scaled_*`` of the config), per optimiser step; cross-entropy on single training clips; validation
 accuracy per video with its views' softmax averaged. :func:`train` runs it with Lightning into a
 run directory::
 
@@ -258,13 +258,13 @@ def _train(config: ExperimentConfig, arch: Mapping[str, Any], preset: str | None
         save_arch(arch, out / ARCH_FILE, preset=preset, parts=layout.parts)
 
     pl.seed_everything(t.seed, workers=True, verbose=False)  # initialisation
-    module = TrainingModule(preset, arch, layout.parts, train_ds.num_classes, lr=t.effective_lr, epochs=t.epochs,
-                            warmup_epochs=t.warmup_epochs, weight_decay=t.weight_decay, momentum=t.momentum,
+    module = TrainingModule(preset, arch, layout.parts, train_ds.num_classes, lr=t.effective_lr, epochs=t.scaled_epochs,
+                            warmup_epochs=t.scaled_warmup_epochs, weight_decay=t.weight_decay, momentum=t.momentum,
                             seed=t.seed, optimizer=t.optimizer, label_smoothing=t.label_smoothing, dropout=t.dropout,
                             classes=list(train_ds.classes) if train_ds.classes else None, data_preset=data.preset,
                             views=None if t.eval_views is None else str(t.eval_views))
     progress_bar = sys.stdout.isatty() and not in_nni_trial()
-    recorder = EpochRecorder(out, label, t.epochs, echo=not progress_bar)
+    recorder = EpochRecorder(out, label, t.scaled_epochs, echo=not progress_bar)
     trainer = _trainer(config, out, progress_bar, recorder, callbacks)
     # Workers are re-made every epoch (not persistent), so their seeds follow the per-epoch seeding;
     # the validation loader draws nothing at random and keeps its workers. Pinned memory on CUDA.
@@ -320,7 +320,7 @@ def _trainer(config: ExperimentConfig, out: Path, progress_bar: bool, recorder: 
     # the average in the module when training ends, so model.pt holds it.
     averaging = [EMAWeightAveraging(decay=t.ema_decay)] if t.ema_decay else []
     return pl.Trainer(
-        max_epochs=t.epochs, gradient_clip_val=t.gradient_clip_val, accelerator=tr.accelerator, devices=tr.devices,
+        max_epochs=t.scaled_epochs, gradient_clip_val=t.gradient_clip_val, accelerator=tr.accelerator, devices=tr.devices,
         num_nodes=tr.num_nodes,
         precision=tr.precision, default_root_dir=str(out), num_sanity_val_steps=0, enable_model_summary=False,
         log_every_n_steps=tr.log_every_n_steps, enable_progress_bar=progress_bar,

@@ -41,7 +41,7 @@ def test_show_prints_the_merged_config_with_overrides_and_derived_values(tmp_pat
     assert shown["train"]["epochs"] == 40 and shown["train"]["lr"] == 0.01 and shown["data"]["batch_size"] == 4
     assert shown["search"]["beta"] == KEYS["search"]["beta"].default  # a default the file does not say
     assert Path(shown["output"]).is_absolute()
-    assert "# train: {epochs (scaled): 20," in out  # 40 x 0.5
+    assert "scaled_epochs: 20" in out  # 40 x 0.5
     # what show prints loads as the same config (it is what a run writes as config.yaml)
     again = tmp_path / "again.yaml"
     again.write_text(out)
@@ -57,3 +57,9 @@ def test_show_names_a_bad_key_and_a_missing_file(tmp_path, capsys):
     assert "missing.yaml" in capsys.readouterr().err
     assert main(["shoe"]) == 2
     assert "unknown command 'shoe'" in capsys.readouterr().err
+
+
+def test_scaled_schedule_has_names_of_its_own_and_the_yaml_values_stay():
+    config = load_config(None, ["data.benchmark=b", "train.epochs=40", "train.warmup_epochs=6", "train.epoch_scale=0.5"])
+    assert (config.train.epochs, config.train.warmup_epochs) == (40, 6)  # what the YAML says
+    assert (config.train.scaled_epochs, config.train.scaled_warmup_epochs) == (20, 3)  # what training runs

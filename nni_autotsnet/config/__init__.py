@@ -268,7 +268,9 @@ class PartConfig:
 # Fields computed from a section's keys, under names of their own, so that a key's field holds what the YAML
 # says: (name, annotation) per section, after the keys' fields.
 DERIVED: dict[str, tuple[tuple[str, str], ...]] = {
-    "train": (("effective_lr", "float"),),  # train.lr times train.lr_scale, or total batch / 256: the rate trained at
+    # effective_lr: train.lr times train.lr_scale, or total batch / 256 (the rate trained at);
+    # scaled_epochs / scaled_warmup_epochs: train.epochs / warmup_epochs times epoch_scale (the schedule trained)
+    "train": (("effective_lr", "float"), ("scaled_epochs", "int"), ("scaled_warmup_epochs", "int")),
 }
 
 
@@ -288,8 +290,9 @@ def _section_class(name: str, section: str, doc: str) -> type:
 
 DataConfig = _section_class("DataConfig", "data", "The data keys; paths absolute, preset the space's by default.")
 SearchConfig = _section_class("SearchConfig", "search", "The search keys; parts are Table 2 scaled (PartConfig).")
-TrainConfig = _section_class("TrainConfig", "train", "The train keys; epochs scaled, lr as given and effective_lr "
-                             "(lr times lr_scale or the linear rule): the rate training runs at.")
+TrainConfig = _section_class("TrainConfig", "train", "The train keys as given, then what training runs at: "
+                             "effective_lr (lr times lr_scale or the linear rule), scaled_epochs and "
+                             "scaled_warmup_epochs (times epoch_scale).")
 RandomConfig = _section_class("RandomConfig", "random", "The random keys; null windows are search's.")
 TrainerConfig = _section_class("TrainerConfig", "trainer", "The trainer keys.")
 
@@ -578,11 +581,11 @@ def _check_cost(s: YamlReader, values: dict[str, Any], preset: Preset) -> None:
 
 
 def _train(r: YamlReader, base: Path, total_batch: int) -> TrainConfig:
-    """epochs and warmup_epochs times epoch_scale (the warm-up shorter); effective_lr: lr times lr_scale or the
-    linear rule (lr stays the YAML's)."""
+    """scaled_epochs / scaled_warmup_epochs: epochs and warmup_epochs times epoch_scale (the warm-up shorter);
+    effective_lr: lr times lr_scale or the linear rule (epochs, warmup_epochs and lr stay the YAML's)."""
     t, values = _read(r, "train", base)
-    epochs = values["epochs"] = max(1, round(values["epochs"] * values["epoch_scale"]))
-    warmup = values["warmup_epochs"] = round(values["warmup_epochs"] * values["epoch_scale"])
+    epochs = values["scaled_epochs"] = max(1, round(values["epochs"] * values["epoch_scale"]))
+    warmup = values["scaled_warmup_epochs"] = round(values["warmup_epochs"] * values["epoch_scale"])
     if warmup >= epochs and warmup > 0:
         raise t.fail("warmup_epochs", f"the warm-up ({warmup} epochs after scaling) must be shorter than "
                                       f"training ({epochs} epochs)")

@@ -76,8 +76,7 @@ def reference_markdown() -> str:
 def effective_yaml(config: ExperimentConfig) -> str:
     """The merged config as YAML (paths absolute, as a run's ``config.yaml``), then what is derived from it."""
     text = yaml.safe_dump(portable_raw(config), sort_keys=False, default_flow_style=False, width=110)
-    derived = {"train": {"epochs (scaled)": config.train.epochs, "warmup_epochs (scaled)": config.train.warmup_epochs,
-                         "effective_lr": config.train.effective_lr},
+    derived = {"train": {name: getattr(config.train, name) for name, _ in DERIVED["train"]},
                "search.parts": [{"name": p.name, "epochs": p.epochs, "weight_lr": p.weight_lr, "arch_lr": p.arch_lr}
                                 for p in config.search.parts]}
     comment = yaml.safe_dump(derived, sort_keys=False, default_flow_style=None, width=110)
