@@ -6,7 +6,8 @@ apart; ``tests/test_one_home.py`` checks that no other module spells a name. Her
 readers and writers of the small files several modules share: ``config.yaml``
 (:func:`write_config`, :func:`read_config`), ``alpha.json`` (:func:`write_alpha`,
 :func:`read_alpha`), ``alpha_history.jsonl`` (:func:`append_alpha_history`,
-:func:`read_alpha_history`) and ``result.json`` (:func:`write_result`). ``arch.json``'s format is
+:func:`read_alpha_history`), ``part.json`` (:func:`write_part_info`, :func:`read_part_info`) and
+``result.json`` (:func:`write_result`). ``arch.json``'s format is
 ``search_space/arch.py``'s (``save_arch``, ``load_arch``, ``read_arch``); the exported ``model.pt``
 has its own home beside its reader, ``models/exported.py``.
 """
@@ -27,7 +28,7 @@ __all__ = ["ARCH_FILE", "ALPHA_FILE", "ALPHA_HISTORY_FILE", "CHECKPOINT_FILE", "
            "ONNX_FILE", "ONNX_CHECK_FILE", "PREDICTIONS_CSV", "PREDICTIONS_JSON", "PART_DIR",
            "checkpoint_stem", "part_dir", "part_dirs", "SEARCH_RESULT_KEYS", "TRAIN_RESULT_KEYS", "write_result",
            "result_kind", "write_config", "read_config", "write_alpha", "read_alpha", "append_alpha_history",
-           "read_alpha_history"]
+           "read_alpha_history", "write_part_info", "read_part_info"]
 
 ARCH_FILE = "arch.json"          # save_arch format; in a part folder it is written last and marks the part done
 ALPHA_FILE = "alpha.json"        # Parsec.export_alpha: alpha, the most likely and top architectures
@@ -103,6 +104,28 @@ def read_config(folder: str | Path) -> dict:
     """The mapping in ``folder/config.yaml`` (``{}`` when the file is empty or not a mapping)."""
     data = yaml.safe_load((Path(folder) / CONFIG_FILE).read_text())
     return data if isinstance(data, dict) else {}
+
+
+# ------------------------------------------------------------------------------------------------
+# part.json: how to rebuild a search part's space
+# ------------------------------------------------------------------------------------------------
+def write_part_info(folder: str | Path, preset: str, parts: str, fixed: Mapping[str, Any], num_classes: int | None,
+                    index: int) -> None:
+    """Write ``folder/part.json`` atomically: the preset, the part's name, its pinned labels, classes and index."""
+    write_text(json.dumps({"preset": preset, "parts": parts, "fixed": dict(fixed), "num_classes": num_classes,
+                           "index": index}, indent=1), Path(folder) / PART_FILE)
+
+
+def read_part_info(folder: str | Path, error: Callable[[str], Exception] = ValueError) -> dict[str, Any]:
+    """``folder/part.json`` as a mapping with at least ``preset`` and ``parts``; else ``error`` naming the file."""
+    path = Path(folder) / PART_FILE
+    try:
+        info = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise error(f"{path}: cannot read JSON: {err}") from None
+    if not isinstance(info, dict) or not all(key in info for key in ("preset", "parts")):
+        raise error(f"{path}: needs the keys 'preset' and 'parts'")
+    return info
 
 
 # ------------------------------------------------------------------------------------------------

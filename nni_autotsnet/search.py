@@ -45,9 +45,9 @@ from nni_autotsnet.atomic import save_torch, write_text
 from nni_autotsnet.config import ConfigError, ExperimentConfig, PartConfig, load_config, portable_raw
 from nni_autotsnet.errors import CommandParser, UserError, command, load_weights_file
 from nni_autotsnet.locking import folder_lock
-from nni_autotsnet.rundir import (ALPHA_FILE, ARCH_FILE, CHECKPOINT_FILE, METRICS_FILE, PART_FILE, SEARCH_RESULT_KEYS,
+from nni_autotsnet.rundir import (ALPHA_FILE, ARCH_FILE, CHECKPOINT_FILE, METRICS_FILE, SEARCH_RESULT_KEYS,
                                   SUPERNET_FILE, append_alpha_history, checkpoint_stem, part_dir as part_folder,
-                                  write_config, write_result)
+                                  write_config, write_part_info, write_result)
 from nni_autotsnet.runtime import EpochSeededLoader, build_datasets, in_nni_trial, is_rank_zero, say
 from nni_autotsnet.search_space import CostModel, load_preset, make_layout, read_arch, save_arch
 from nni_autotsnet.search_space.arch import arch_digest
@@ -225,8 +225,7 @@ def _part_supernet(config: ExperimentConfig, part: PartConfig, index: int, fixed
     space = TwoStreamSpace.from_preset(config.preset, parts=part.name, num_classes=num_classes, fixed=fixed)
     space.dropout.p = config.search.dropout
     if is_rank_zero():
-        write_text(json.dumps({"preset": config.preset, "parts": part.name, "fixed": fixed,
-                               "num_classes": num_classes, "index": index}, indent=1), part_dir / PART_FILE)
+        write_part_info(part_dir, config.preset, part.name, fixed, num_classes, index)
     strategy = make_strategy(config, part, seed, fixed, num_classes)
     model = strategy.mutate_model(space)
     if previous is not None and config.search.inherit_weights:

@@ -13,7 +13,6 @@ that imports no command. NNI is imported only when a supernet is loaded.
 
 from __future__ import annotations
 
-import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import torch
 
 from nni_autotsnet.errors import UserError, load_weights_file
-from nni_autotsnet.rundir import ALPHA_FILE, PART_DIR, PART_FILE, SUPERNET_FILE, read_alpha
+from nni_autotsnet.rundir import ALPHA_FILE, PART_DIR, PART_FILE, SUPERNET_FILE, read_alpha, read_part_info
 
 if TYPE_CHECKING:
     from nni_autotsnet.search_space import TwoStreamSpace
@@ -48,19 +47,10 @@ class Part:
     alpha: dict[str, Any] | None  # alpha.json, when the part wrote one
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise ExportError(f"{path}: cannot read JSON: {err}") from None
-
-
 def read_part(path: Path) -> Part:
     """Read ``path/part.json`` (and ``alpha.json`` if present); errors name the file and key."""
     path = Path(path)
-    info = _read_json(path / PART_FILE)
-    if not isinstance(info, dict) or not all(key in info for key in ("preset", "parts")):
-        raise ExportError(f"{path / PART_FILE}: needs the keys 'preset' and 'parts'")
+    info = read_part_info(path, ExportError)
     alpha = read_alpha(path / ALPHA_FILE, ExportError) if (path / ALPHA_FILE).is_file() else None
     if "index" in info:
         index = int(info["index"])

@@ -79,3 +79,17 @@ def test_the_model_writer_round_trips_through_load_exported_and_is_atomic(tmp_pa
         save_exported(tmp_path / "model.pt", preset="tiny", parts="all", num_classes=5, arch=arch,
                       state_dict={}, inherited_weights=True)
     assert (tmp_path / "model.pt").stat().st_size == size
+
+
+def test_part_info_round_trips_and_a_bad_one_names_its_file(tmp_path):
+    from nni_autotsnet.rundir import PART_FILE, read_part_info, write_part_info
+
+    write_part_info(tmp_path, "tiny32", "fusion", {"sparse.b1.k": 3}, 10, 2)
+    assert read_part_info(tmp_path) == {"preset": "tiny32", "parts": "fusion", "fixed": {"sparse.b1.k": 3},
+                                        "num_classes": 10, "index": 2}
+    (tmp_path / PART_FILE).write_text('{"parts": "all"}')
+    with pytest.raises(ValueError, match=r"part\.json: needs the keys 'preset' and 'parts'"):
+        read_part_info(tmp_path)
+    (tmp_path / PART_FILE).write_text('{"preset": ')
+    with pytest.raises(KeyError, match=r"part\.json: cannot read JSON"):
+        read_part_info(tmp_path, KeyError)
