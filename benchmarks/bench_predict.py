@@ -33,6 +33,7 @@ from nni_autotsnet.models import build_model
 from nni_autotsnet.models.exported import save_exported
 from nni_autotsnet.onnx_export import OnnxModel, export_onnx, onnx_metadata
 from nni_autotsnet.prediction import Predictor
+from nni_autotsnet.rundir import MODEL_FILE, ONNX_FILE
 from nni_autotsnet.search_space import TwoStreamSpace, load_preset, make_layout
 from nni_autotsnet.search_space.flops import fvcore_flops
 
@@ -69,13 +70,13 @@ def bench(name: str, folder: Path, runs: int, rounds: int) -> dict:
     model = build_model(preset, arch, parts=parts, num_classes=load_preset(preset).num_classes)
     out = folder / name
     out.mkdir()
-    save_exported(out / "model.pt", preset=preset, parts=parts, num_classes=load_preset(preset).num_classes,
+    save_exported(out / MODEL_FILE, preset=preset, parts=parts, num_classes=load_preset(preset).num_classes,
                   arch=arch, state_dict=model.state_dict(), inherited_weights=False, data_preset=data_preset,
                   views=views)
-    model, info = load_checkpoint(out / "model.pt")
-    spec = input_spec(info, out / "model.pt")
+    model, info = load_checkpoint(out / MODEL_FILE)
+    spec = input_spec(info, out / MODEL_FILE)
     shape = tuple(load_preset(preset).input_shape)
-    export_onnx(model, out / "model.onnx", shape, onnx_metadata(info, spec))
+    export_onnx(model, out / ONNX_FILE, shape, onnx_metadata(info, spec))
     videos = _videos(out, get_preset(data_preset), count)
     predictors = {"batch of views": Predictor.load(out), "one view at a time": Predictor.load(out, batch=1)}
     wall = {k: 0.0 for k in predictors}
@@ -96,7 +97,7 @@ def bench(name: str, folder: Path, runs: int, rounds: int) -> dict:
     row["ratio model clips/s, batch / one"] = row["model clips/s, batch of views"] / row["model clips/s, one view at a time"]
     row["ratio end-to-end, batch / one"] = (row["end-to-end clips/s, batch of views"]
                                            / row["end-to-end clips/s, one view at a time"])
-    ort_model, x = OnnxModel(out / "model.onnx"), torch.randn(1, *shape)
+    ort_model, x = OnnxModel(out / ONNX_FILE), torch.randn(1, *shape)
     with torch.no_grad():
         for _ in range(3):
             model(x), ort_model(x)

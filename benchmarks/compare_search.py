@@ -36,6 +36,7 @@ from nni_autotsnet.benchmarking import EPOCH_CLOCK_FILE, EpochClock, search_seco
 
 from nni_autotsnet.config import load_config  # noqa: E402
 from nni_autotsnet.results import to_markdown  # noqa: E402
+from nni_autotsnet.rundir import ARCH_FILE, CHECKPOINT_FILE, MODEL_FILE, RESULT_FILE  # noqa: E402
 
 __all__ = ["main"]
 
@@ -64,10 +65,10 @@ class SearchComparison:
 
     def units(self) -> list[tuple[str, Path, object, Path | None]]:
         """(what, the file that marks it done, the action, the file it needs first), in order."""
-        units = [(f"search, seed {s}", self.search_dir(s) / "result.json", lambda s=s: self._search(s), None)
+        units = [(f"search, seed {s}", self.search_dir(s) / RESULT_FILE, lambda s=s: self._search(s), None)
                  for s in self.search_seeds]
         units += [(f"searched architecture of search seed {s}, train seed {t}", self.eval_file(self.train_dir(s, t)),
-                   lambda s=s, t=t: self._train(s, t), self.search_dir(s) / "result.json")
+                   lambda s=s, t=t: self._train(s, t), self.search_dir(s) / RESULT_FILE)
                   for s in self.search_seeds for t in self.train_seeds]
         return units
 
@@ -84,16 +85,16 @@ class SearchComparison:
         from nni_autotsnet.training import train
 
         run = self.train_dir(s, t)
-        if not (run / "result.json").is_file():
-            arch, preset, parts = load_arch(self.search_dir(s) / "arch.json")
+        if not (run / RESULT_FILE).is_file():
+            arch, preset, parts = load_arch(self.search_dir(s) / ARCH_FILE)
             train(load_config(self.config_path, [*self.overrides, f"train.seed={t}"]), arch, preset, parts, run,
-                  label=f"searched-s{s}", resume=(run / "last.ckpt").is_file())
-        evaluate(run / "model.pt", views=self.protocol, out=self.eval_file(run).parent)
+                  label=f"searched-s{s}", resume=(run / CHECKPOINT_FILE).is_file())
+        evaluate(run / MODEL_FILE, views=self.protocol, out=self.eval_file(run).parent)
 
     # the table ---------------------------------------------------------------------------------
     def search_minutes(self, s: int) -> float:
         """The search's epochs plus its shortlist's trainings."""
-        result = json.loads((self.search_dir(s) / "result.json").read_text())
+        result = json.loads((self.search_dir(s) / RESULT_FILE).read_text())
         shortlist = (result.get("shortlist") or {}).get("seconds", 0.0)
         return (search_seconds(self.search_dir(s)) + shortlist) / 60
 
@@ -105,7 +106,7 @@ class SearchComparison:
         truth = pd.read_csv(self.truth / "archs.csv", dtype={"arch": str})
         seeds = [int(c.split("_s")[1]) for c in truth.columns if c.startswith("top1_s")]
         x3d, random = truth[truth["arch"] == "x3d"], truth[truth["arch"] != "x3d"].reset_index(drop=True)
-        minutes = [json.loads((self.truth / "runs" / a / f"seed{seeds[0]}" / "result.json").read_text())["seconds"] / 60
+        minutes = [json.loads((self.truth / "runs" / a / f"seed{seeds[0]}" / RESULT_FILE).read_text())["seconds"] / 60
                    for a in random["arch"]]
         selected = random.sort_values([f"val_s{seeds[0]}", "arch"], ascending=[False, True], kind="stable").iloc[0]
         selected_acc = [selected[f"top1_s{s}"] for s in seeds]
@@ -130,7 +131,7 @@ class SearchComparison:
         rows, searched, search_min = [], [], []
         for s in self.search_seeds:
             acc = [100 * json.loads(self.eval_file(self.train_dir(s, t)).read_text())["top1"] for t in self.train_seeds]
-            result = json.loads((self.search_dir(s) / "result.json").read_text())
+            result = json.loads((self.search_dir(s) / RESULT_FILE).read_text())
             searched += acc
             search_min.append(self.search_minutes(s))
             rows.append(row(f"searched, search seed {s}", self._digest(s), acc, result["gflops"], welch(acc),
@@ -165,7 +166,7 @@ class SearchComparison:
         from nni_autotsnet.search_space import load_arch
         from nni_autotsnet.search_space.arch import arch_digest
 
-        return arch_digest(load_arch(self.search_dir(s) / "arch.json")[0])
+        return arch_digest(load_arch(self.search_dir(s) / ARCH_FILE)[0])
 
     def write(self) -> str:
         table, figures, curve = self.table()

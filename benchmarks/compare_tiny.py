@@ -51,6 +51,7 @@ import pandas as pd
 from nni_autotsnet.benchmarking import EPOCH_CLOCK_FILE, EpochClock, Unit, search_seconds
 from nni_autotsnet.config import ExperimentConfig, load_config
 from nni_autotsnet.results import to_markdown
+from nni_autotsnet.rundir import ARCH_FILE, CHECKPOINT_FILE, CONFIG_FILE, RANDOM_FILE, RANKING_FILE, RESULT_FILE
 
 GFLOPS = "GFLOPs per view (multiply-adds)"
 GROUPS = ("parsec", "random", "x3d", "ranking")  # units of a group depend only on units of the same group
@@ -107,17 +108,17 @@ class Comparison:
 
     def random_runs(self) -> list[Path]:
         """The random search's run folders, in random.csv's order."""
-        table = pd.read_csv(self.random_out / "random.csv")
-        return [Path(run) for run in table["run"]]
+        table = pd.read_csv(self.random_out / RANDOM_FILE)
+        return [self.random_out / run for run in table["run"]]  # relative to the table (an absolute one stays)
 
     def selected_random(self) -> Path:
         """The random architecture with the best validation accuracy (last epoch; ties: best epoch, then name)."""
-        table = pd.read_csv(self.random_out / "random.csv").sort_values("run")
+        table = pd.read_csv(self.random_out / RANDOM_FILE).sort_values("run")
         table = table.sort_values(["val_acc", "best_val_acc"], ascending=False, kind="stable")
-        return Path(table.iloc[0]["run"])
+        return self.random_out / table.iloc[0]["run"]
 
     def random_done(self) -> bool:
-        csv = self.random_out / "random.csv"
+        csv = self.random_out / RANDOM_FILE
         return csv.is_file() and len(pd.read_csv(csv)) >= self.num_random
 
     # actions -----------------------------------------------------------------------------------
@@ -131,7 +132,7 @@ class Comparison:
         from nni_autotsnet.training import train
 
         config = load_config(self.config_path, [*self.overrides, f"train.seed={seed}"])
-        train(config, arch, preset, parts, run, label=label, resume=(run / "last.ckpt").is_file())
+        train(config, arch, preset, parts, run, label=label, resume=(run / CHECKPOINT_FILE).is_file())
 
     def _evaluate(self, run: Path) -> None:
         from nni_autotsnet.evaluate import evaluate
@@ -155,17 +156,17 @@ class Comparison:
         if config.trainer.threads:
             torch.set_num_threads(config.trainer.threads)
         runs = self.random_runs()
-        archs = [load_arch(run / "arch.json")[0] for run in runs]
+        archs = [load_arch(run / ARCH_FILE)[0] for run in runs]
         train_ds, val_ds = build_datasets(config)
         supernet = self.ranking_dir / "supernet"
         inherited = inherited_accuracy(supernet, archs, train_ds, val_ds, calibration_batches=self.calibration_batches,
                                        batch_size=config.data.batch_size, num_workers=config.data.num_workers)
-        rows = [{"arch": run.name, "gflops": _read(run / "result.json")["gflops"], "inherited_acc": acc,
+        rows = [{"arch": run.name, "gflops": _read(run / RESULT_FILE)["gflops"], "inherited_acc": acc,
                  "scratch_acc": _read(self.eval_file(run))["top1"],
                  "scratch_run": os.path.relpath(run.resolve(), self.ranking_dir.resolve()),
                  "supernet": os.path.relpath((supernet / "part1_all").resolve(), self.ranking_dir.resolve())}
                 for run, acc in zip(runs, inherited)]  # paths relative to the table's folder
-        write_ranking_table(rows, self.ranking_dir / "ranking.csv")
+        write_ranking_table(rows, self.ranking_dir / RANKING_FILE)
 
     def units(self) -> list[Unit]:
         """Every unit in the order it runs; later ones read what earlier ones wrote."""
@@ -175,21 +176,21 @@ class Comparison:
 
         def add_train_and_eval(what: str, run: Path, arch_of: Callable[[], tuple], seed: int, label: str,
                                group: str) -> None:
-            units.append(Unit(f"train {what}", lambda: (run / "result.json").is_file(),
+            units.append(Unit(f"train {what}", lambda: (run / RESULT_FILE).is_file(),
                               lambda: self._train(*arch_of(), run, seed, label), group))
             units.append(Unit(f"evaluate {what} on the test split ({self.protocol})",
                               lambda: self.eval_file(run).is_file(), lambda: self._evaluate(run), group))
 
         for s in self.search_seeds:
             out = self.search_dir(s)
-            units.append(Unit(f"PARSEC search, seed {s}", lambda out=out: (out / "result.json").is_file(),
+            units.append(Unit(f"PARSEC search, seed {s}", lambda out=out: (out / RESULT_FILE).is_file(),
                               lambda s=s, out=out: self._search([*self.overrides, f"search.seed={s}"], out),
                               "parsec"))
         for s in self.search_seeds:
             for t in self.train_seeds:
                 add_train_and_eval(f"searched architecture of search seed {s}, train seed {t}",
                                    self.train_dir(f"searched-s{s}", t),
-                                   lambda s=s: load_arch(self.search_dir(s) / "arch.json"), t, "searched", "parsec")
+                                   lambda s=s: load_arch(self.search_dir(s) / ARCH_FILE), t, "searched", "parsec")
         units.append(Unit(f"random search: {self.num_random} architectures in the window (NNI Random), "
                           f"train seed {self.train_seeds[0]}", self.random_done, self._random_search, "random"))
         for i in range(self.num_random):
@@ -198,7 +199,7 @@ class Comparison:
                               lambda i=i: self._evaluate(self.random_runs()[i]), "random"))
         for t in self.train_seeds[1:]:
             add_train_and_eval(f"the random architecture selected by validation accuracy, train seed {t}",
-                               self.train_dir("random", t), lambda: load_arch(self.selected_random() / "arch.json"),
+                               self.train_dir("random", t), lambda: load_arch(self.selected_random() / ARCH_FILE),
                                t, "random", "random")
         x3d = x3d_like_arch(self.base.preset, self.base.search.flops_window)
         for t in self.train_seeds:
@@ -206,17 +207,17 @@ class Comparison:
                                lambda: (x3d, self.base.preset, "sparse"), t, "x3d", "x3d")
         supernet = self.ranking_dir / "supernet"
         units.append(Unit("ranking supernet: one PARSEC search over parts=all, seed 0",
-                          lambda: (supernet / "result.json").is_file(),
+                          lambda: (supernet / RESULT_FILE).is_file(),
                           lambda: self._search(self.ranking_overrides, supernet), "ranking"))
         units.append(Unit("ranking table: inherited accuracy of every random architecture",
-                          lambda: (self.ranking_dir / "ranking.csv").is_file(), self._ranking_table, "ranking",
+                          lambda: (self.ranking_dir / RANKING_FILE).is_file(), self._ranking_table, "ranking",
                           waits_for=lambda: self.random_done() and all(self.eval_file(r).is_file()
                                                                        for r in self.random_runs())))
         return units
 
     # the table ---------------------------------------------------------------------------------
     def _run_row(self, run: Path) -> dict:
-        result = _read(run / "result.json")
+        result = _read(run / RESULT_FILE)
         return {"top1": 100 * _read(self.eval_file(run))["top1"], "gflops": result["gflops"],
                 "params": result["params"] / 1e6, "seed": result["seed"], "seconds": result["seconds"]}
 
@@ -262,7 +263,7 @@ class Comparison:
             acc = [r["top1"] for r in runs]
             searched_all += runs
             searched_means.append(sum(acc) / len(acc))
-            rows.append(row(f"PARSEC searched, search seed {s}", _digest(self.search_dir(s) / "arch.json"), runs,
+            rows.append(row(f"PARSEC searched, search seed {s}", _digest(self.search_dir(s) / ARCH_FILE), runs,
                             welch(acc), rank(sum(acc) / len(acc)), search_seconds(self.search_dir(s)) / 60))
         all_acc = [r["top1"] for r in searched_all]
         rows.append(row(f"PARSEC searched, all {len(self.search_seeds)} searches", "-", searched_all, welch(all_acc),
@@ -279,7 +280,7 @@ class Comparison:
                         list(random.values()), None, None, random_min))
         table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
-        ranking = read_ranking_table(self.ranking_dir / "ranking.csv")
+        ranking = read_ranking_table(self.ranking_dir / RANKING_FILE)
         ranked = kendall_tau(list(ranking["inherited_acc"]), list(ranking["scratch_acc"]))
         tau, tau_p = ranked
         span = max(random_acc) - min(random_acc)
@@ -344,8 +345,8 @@ class Comparison:
         import yaml
 
         runs = [*self.random_runs(), *(self.out / "train").glob("*")]
-        found = {str((yaml.safe_load((run / "config.yaml").read_text()) or {}).get("trainer", {}).get("threads"))
-                 for run in runs if (run / "config.yaml").is_file()}
+        found = {str((yaml.safe_load((run / CONFIG_FILE).read_text()) or {}).get("trainer", {}).get("threads"))
+                 for run in runs if (run / CONFIG_FILE).is_file()}
         return ", ".join(sorted(found)) or str(self.base.trainer.threads)
 
     # running -----------------------------------------------------------------------------------

@@ -39,6 +39,7 @@ from typing import Sequence
 import numpy as np
 
 from nni_autotsnet.data import write_video
+from nni_autotsnet.rundir import RESULT_FILE
 
 __all__ = ["CLASSES", "SPLITS", "render", "build_dataset", "main"]
 
@@ -220,7 +221,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     overrides = [f"data.train={lists['train']}", f"data.val={lists['val']}", f"data.root={data}",
                  f"data.labels_file={data / 'labels.txt'}", f"data.cache={out / 'frame-cache'}",
                  f"trainer.threads={args.threads}"] + ([f"train.epochs={args.epochs}"] if args.epochs else [])
-    if not (run / "result.json").is_file():
+    if not (run / RESULT_FILE).is_file():
         timings["train_s"] = _run(py + ["nni_autotsnet.train", "--arch", str(arch), "--config", args.config,
                                         "--out", str(run), *overrides], args.threads)
     timings["evaluate_s"] = _run(py + ["nni_autotsnet.evaluate", "--checkpoint", str(run),

@@ -39,6 +39,7 @@ import pandas as pd
 
 from nni_autotsnet.config import ExperimentConfig, load_config
 from nni_autotsnet.results import to_markdown
+from nni_autotsnet.rundir import CHECKPOINT_FILE, MODEL_FILE, RESULT_FILE
 
 __all__ = ["GroundTruth", "main"]
 
@@ -93,14 +94,14 @@ class GroundTruth:
         from nni_autotsnet.training import train
 
         run = self.run_dir(name, seed)
-        if not (run / "result.json").is_file():
+        if not (run / RESULT_FILE).is_file():
             config = load_config(self.config_path, [*self.overrides, f"train.seed={seed}"])
-            train(config, arch, preset, parts, run, label=f"{name}-seed{seed}", resume=(run / "last.ckpt").is_file())
+            train(config, arch, preset, parts, run, label=f"{name}-seed{seed}", resume=(run / CHECKPOINT_FILE).is_file())
         if not self.eval_file(run).is_file():
-            evaluate(run / "model.pt", views=self.protocol, out=self.eval_file(run).parent)
+            evaluate(run / MODEL_FILE, views=self.protocol, out=self.eval_file(run).parent)
         if self.config.train.ema_decay and not self.eval_file(run, raw=True).is_file():
-            ckpt = torch.load(run / "last.ckpt", weights_only=True, map_location="cpu")
-            info = read_exported(run / "model.pt")
+            ckpt = torch.load(run / CHECKPOINT_FILE, weights_only=True, map_location="cpu")
+            info = read_exported(run / MODEL_FILE)
             raw = {k[len("model."):]: v for k, v in ckpt["current_model_state"].items() if k.startswith("model.")}
             save_exported(run / "model_raw.pt", preset=info["preset"], parts=info["parts"],
                           num_classes=info["num_classes"], arch=info["arch"], state_dict=raw, inherited_weights=False)
@@ -115,7 +116,7 @@ class GroundTruth:
             runs = [self.run_dir(name, s) for s in self.train_seeds if self.done(self.run_dir(name, s))]
             if not runs:  # a partial summary (--summary) lists what has finished
                 continue
-            result = json.loads((runs[0] / "result.json").read_text())
+            result = json.loads((runs[0] / RESULT_FILE).read_text())
             row: dict[str, Any] = {"arch": name, "gflops": result["gflops"], "params_m": result["params"] / 1e6}
             for kind in (["", "raw_"] if ema else [""]):
                 acc = [100 * json.loads(self.eval_file(r, raw=bool(kind)).read_text())["top1"] for r in runs]
@@ -124,7 +125,7 @@ class GroundTruth:
                 row[f"{kind}mean"] = sum(acc) / len(acc)
                 row[f"{kind}std"] = float(pd.Series(acc).std(ddof=1)) if len(acc) > 1 else float("nan")
             for r in runs:
-                row[f"val_{r.name.replace('seed', 's')}"] = 100 * json.loads((r / "result.json").read_text())["val_acc"]
+                row[f"val_{r.name.replace('seed', 's')}"] = 100 * json.loads((r / RESULT_FILE).read_text())["val_acc"]
             rows.append(row)
         table = pd.DataFrame(rows)
         table = table[[c for c in table.columns if not c.startswith(("top1_", "raw_", "val_"))] +

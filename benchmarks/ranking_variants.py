@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import compare_tiny  # noqa: E402
 
 from nni_autotsnet.ranking import kendall_tau, read_ranking_table  # noqa: E402
+from nni_autotsnet.rundir import RANKING_FILE  # noqa: E402
 
 VARIANTS = {
     "long": ["search.num_samples=2", "search.dropout=0.2"],
@@ -49,9 +50,9 @@ def main(argv: list[str] | None = None) -> int:
                            "search.seed=0", *VARIANTS[args.variant]]
     c._search(c.ranking_overrides, c.ranking_dir / "supernet")
     c._ranking_table()
-    table = read_ranking_table(c.ranking_dir / "ranking.csv")
+    table = read_ranking_table(c.ranking_dir / RANKING_FILE)
     tau = kendall_tau(list(table["inherited_acc"]), list(table["scratch_acc"]))
-    print(f"{args.variant}: Kendall tau {tau} over {len(table)} architectures: {c.ranking_dir / 'ranking.csv'}")
+    print(f"{args.variant}: Kendall tau {tau} over {len(table)} architectures: {c.ranking_dir / RANKING_FILE}")
     return 0
 
 

@@ -37,6 +37,7 @@ from nni_autotsnet.benchmarking import EPOCH_CLOCK_FILE, EpochClock, search_seco
 
 from nni_autotsnet.config import load_config  # noqa: E402
 from nni_autotsnet.results import to_markdown  # noqa: E402
+from nni_autotsnet.rundir import ARCH_FILE, RANKING_FILE, RESULT_FILE  # noqa: E402
 
 __all__ = ["MODES", "main"]
 
@@ -74,14 +75,14 @@ def _rank(config_path: str, overrides: list[str], mode_dir: Path, truth: Path, c
     if config.trainer.threads:
         torch.set_num_threads(config.trainer.threads)
     table, _ = _truth(truth)
-    archs = [load_arch(next((truth / "runs" / name).glob("seed*")) / "arch.json")[0] for name in table["arch"]]
+    archs = [load_arch(next((truth / "runs" / name).glob("seed*")) / ARCH_FILE)[0] for name in table["arch"]]
     train_ds, val_ds = build_datasets(config)
     inherited = inherited_accuracy(mode_dir / "supernet", archs, train_ds, val_ds,
                                    calibration_batches=calibration_batches, batch_size=config.data.batch_size,
                                    num_workers=config.data.num_workers)
     rows = [{"arch": name, "gflops": g, "inherited_acc": acc, "scratch_acc": mean / 100}
             for name, g, acc, mean in zip(table["arch"], table["gflops"], inherited, table["mean"])]
-    write_ranking_table(rows, mode_dir / "ranking.csv")
+    write_ranking_table(rows, mode_dir / RANKING_FILE)
 
 
 def summary(out: Path, modes: Sequence[str], truth: Path) -> pd.DataFrame:
@@ -92,7 +93,7 @@ def summary(out: Path, modes: Sequence[str], truth: Path) -> pd.DataFrame:
     ceiling = figures.get("seed_tau", float("nan"))
     rows = []
     for mode in modes:
-        table = read_ranking_table(out / mode / "ranking.csv")
+        table = read_ranking_table(out / mode / RANKING_FILE)
         tau = tau_interval(table["inherited_acc"], table["scratch_acc"])
         rows.append({"mode": mode, "keys": " ".join(MODES[mode]) or "(the config's)",
                      "supernet minutes": search_seconds(out / mode / "supernet") / 60,
@@ -131,15 +132,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     base = [*args.overrides, "search.parts=[all]", f"search.epochs={{all: {args.epochs}}}", "search.seed=0"]
     for i, mode in enumerate(modes):
         supernet = args.out / mode / "supernet"
-        if i % lanes == lane and not (supernet / "result.json").is_file():
+        if i % lanes == lane and not (supernet / RESULT_FILE).is_file():
             print(f"[supernet ranking] training the {mode} supernet ({args.epochs} epochs)", flush=True)
             _supernet(args.config, [*base, *MODES[mode]], supernet)
-    trained = all((args.out / m / "supernet" / "result.json").is_file() for m in modes)
+    trained = all((args.out / m / "supernet" / RESULT_FILE).is_file() for m in modes)
     if not (trained and (args.truth / "archs.csv").is_file()):
         print("supernets or ground truth not complete yet; no table")
         return 0
     for mode in modes:
-        if not (args.out / mode / "ranking.csv").is_file():
+        if not (args.out / mode / RANKING_FILE).is_file():
             print(f"[supernet ranking] inherited accuracy on the {mode} supernet", flush=True)
             _rank(args.config, [*base, *MODES[mode]], args.out / mode, args.truth, args.calibration_batches)
     print(to_markdown(summary(args.out, modes, args.truth).round(3)))

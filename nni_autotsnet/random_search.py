@@ -20,7 +20,7 @@ from typing import Any, Sequence
 
 from nni_autotsnet.config import ConfigError, ExperimentConfig, load_config
 from nni_autotsnet.errors import CommandParser, command
-from nni_autotsnet.rundir import ARCH_FILE, CHECKPOINT_FILE, RESULT_FILE
+from nni_autotsnet.rundir import ARCH_FILE, CHECKPOINT_FILE, RANDOM_FILE, RESULT_FILE
 from nni_autotsnet.search_space.arch import arch_digest
 
 __all__ = ["main", "run_random_search", "train_trial", "draw_architectures"]
@@ -136,7 +136,7 @@ def run_random_search(config: ExperimentConfig, config_path: str, overrides: lis
     rows = []
     for run in sorted((out / "runs").glob(f"*/{RESULT_FILE}")):
         result = json.loads(run.read_text())
-        row = {"run": str(run.parent), "gflops": result["gflops"], "params_m": result["params"] / 1e6,
+        row = {"run": run.parent.relative_to(out).as_posix(), "gflops": result["gflops"], "params_m": result["params"] / 1e6,
                "val_acc": result["val_acc"], "best_val_acc": result.get("best_val_acc"),
                "in_window": lo <= result["gflops"] <= hi}
         if latency is not None:
@@ -145,7 +145,7 @@ def run_random_search(config: ExperimentConfig, config_path: str, overrides: lis
             row["latency_ms"] = latency(load_arch(run.parent / ARCH_FILE)[0])
             row["in_window"] = row["in_window"] and lat_lo <= row["latency_ms"] <= lat_hi
         rows.append(row)
-    pd.DataFrame(rows).to_csv(out / "random.csv", index=False)
+    pd.DataFrame(rows).to_csv(out / RANDOM_FILE, index=False)
     return rows
 
 
@@ -160,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows = run_random_search(config, args.config, list(args.overrides))
     for row in sorted(rows, key=lambda r: -r["val_acc"]):
         print(f"{row['val_acc']:.3f} val acc, {row['gflops']:.5f} GFLOPs per view (multiply-adds): {row['run']}")
-    print(f"{len(rows)} architectures trained; table in {config.random.output / 'random.csv'}")
+    print(f"{len(rows)} architectures trained; table in {config.random.output / RANDOM_FILE}")
     return 0
 
 

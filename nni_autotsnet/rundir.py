@@ -24,7 +24,7 @@ import yaml
 from nni_autotsnet.atomic import write_text
 
 __all__ = ["ARCH_FILE", "ALPHA_FILE", "ALPHA_HISTORY_FILE", "CHECKPOINT_FILE", "CONFIG_FILE", "LOCK_FILE",
-           "METRICS_FILE", "MODEL_FILE", "PART_FILE", "RANKING_FILE", "RESULT_FILE", "SUPERNET_FILE",
+           "METRICS_FILE", "MODEL_FILE", "PART_FILE", "RANDOM_FILE", "RANKING_FILE", "RESULT_FILE", "SUPERNET_FILE",
            "ONNX_FILE", "ONNX_CHECK_FILE", "PREDICTIONS_CSV", "PREDICTIONS_JSON", "PART_DIR",
            "checkpoint_stem", "part_dir", "part_dirs", "SEARCH_RESULT_KEYS", "TRAIN_RESULT_KEYS", "write_result",
            "result_kind", "write_config", "read_config", "write_alpha", "read_alpha", "append_alpha_history",
@@ -38,6 +38,7 @@ CONFIG_FILE = "config.yaml"      # the config as run
 METRICS_FILE = "metrics.csv"     # one row per epoch
 MODEL_FILE = "model.pt"          # models.exported format (load_exported rebuilds it without NNI)
 PART_FILE = "part.json"          # how to rebuild a search part's space: preset, parts, fixed, num_classes, index
+RANDOM_FILE = "random.csv"       # random_search's table: a row per architecture, run folders relative to it
 RANKING_FILE = "ranking.csv"     # nni_autotsnet.ranking's table: a search's candidates, or a comparison's
 RESULT_FILE = "result.json"      # the run's summary: SEARCH_RESULT_KEYS or TRAIN_RESULT_KEYS
 SUPERNET_FILE = "supernet.pt"    # a search part's weight-sharing supernet state dict

@@ -280,7 +280,7 @@ def _train(config: ExperimentConfig, arch: Mapping[str, Any], preset: str | None
     rows = recorder.rows
     accs = [r["val_acc"] for r in rows if not math.isnan(r["val_acc"])]
     result = {
-        "label": label, "preset": preset, "parts": layout.parts, "arch_file": str(out / ARCH_FILE),
+        "label": label, "preset": preset, "parts": layout.parts, "arch_file": ARCH_FILE,  # relative to the run folder, so a moved run still names it
         "gflops": cost.flops(arch) / 1e9, "params": cost.params(arch),
         "val_acc": rows[-1]["val_acc"] if rows else None, "best_val_acc": max(accs) if accs else None,
         "epochs": len(rows), "seed": t.seed, "seconds": recorder.seconds,

@@ -1,6 +1,6 @@
 """One home for each run-directory name and format (issue 22): no module but ``rundir`` spells a file name.
 
-Walks every module of the package with ``ast`` (as ``tests/test_layers.py`` does for imports) and
+Walks every module of the package and every script of ``benchmarks/`` with ``ast`` (as ``tests/test_layers.py`` does for imports) and
 collects the string constants outside docstrings: a name such as ``"last.ckpt"`` written anywhere but
 :mod:`nni_autotsnet.rundir` is a second home that can drift from the first. The readers and writers
 that live there (``alpha.json``, ``alpha_history.jsonl``, ``config.yaml``) are checked by round trips.
@@ -14,7 +14,7 @@ import json
 import pytest
 
 from nni_autotsnet import rundir
-from test_layers import _modules
+from test_layers import REPO, _modules
 
 NAMES = {getattr(rundir, name) for name in rundir.__all__ if name.endswith("_FILE")}
 HOME = "nni_autotsnet.rundir"
@@ -35,7 +35,8 @@ def _docstrings(tree: ast.AST) -> set[int]:
 def spelled() -> dict[str, set[str]]:
     """file name -> the modules whose code (not docstrings) holds it as a string constant."""
     where: dict[str, set[str]] = {name: set() for name in NAMES}
-    for module, file in _modules().items():
+    scripts = {f"benchmarks/{file.name}": file for file in sorted((REPO / "benchmarks").glob("*.py"))}
+    for module, file in {**_modules(), **scripts}.items():
         tree = ast.parse(file.read_text(), str(file))
         skip = _docstrings(tree)
         for node in ast.walk(tree):

@@ -43,4 +43,5 @@ def test_two_distinct_architectures_inside_the_window_are_trained(random_runs):
     assert len(set(archs)) == 2
     table = (random_runs / "random.csv").read_text().splitlines()
     assert table[0].startswith("run,gflops") and len(table) == 3
+    assert all(line.startswith("runs/") for line in table[1:])  # run folders relative to the table
     assert (random_runs / "nni").is_dir()  # NNI's experiment folder: the trials ran through its manager

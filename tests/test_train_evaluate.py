@@ -78,6 +78,7 @@ def test_train_writes_the_run_directory(run, arch_file, bench):
     assert (result["label"], result["preset"], result["parts"], result["epochs"], result["seed"]) == \
         ("tiny-default", "tiny", "all", 2, 0)
     assert result["val_acc"] == pytest.approx(metrics["val_acc"].iloc[-1])
+    assert result["arch_file"] == "arch.json"  # relative to the run: a moved or committed run names no machine
     assert result["best_val_acc"] == pytest.approx(metrics["val_acc"].max())
     model = load_exported(run / "model.pt")  # the export format, rebuilt without NNI
     assert model(torch.randn(2, 3, 8, 64, 64)).shape == (2, 10)
