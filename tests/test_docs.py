@@ -6,8 +6,8 @@
    runs the command's real ``main(argv)`` with ``argparse.ArgumentParser.parse_args`` replaced by the real
    parse followed by a private exception, so nothing after the parse runs, and no command needs to know
    about the test. A subcommand (``data check``, ``latency profile``, ``config show``) reaches its own
-   parser the same way. An unknown flag, a bad choice, a value of the wrong type or an unknown
-   subcommand fails the test, naming the file and the line.
+   parser the same way. An unknown flag (an abbreviated one too), a bad choice, a value of the wrong
+   type or an unknown subcommand fails the test, naming the file and the line.
 
    What a synopsis writes is read as a shell would not, on purpose, and only where it must be:
 
@@ -164,15 +164,15 @@ class _Usage(BaseException):
     """The real parse failed: argparse's error message."""
 
 
-def _actions(parser: argparse.ArgumentParser, args: list[str]) -> list[argparse.Action]:
-    """The parser's actions and those of the subcommand ``args`` names (e.g. ``latency profile``)."""
-    actions = list(parser._actions)
+def _parsers(parser: argparse.ArgumentParser, args: list[str]) -> list[argparse.ArgumentParser]:
+    """The parser and the parser of the subcommand ``args`` names (e.g. ``latency profile``)."""
+    found = [parser]
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             chosen = next((a for a in args if a in action.choices), None)
             if chosen is not None:
-                actions += _actions(action.choices[chosen], args)
-    return actions
+                found += _parsers(action.choices[chosen], args)
+    return found
 
 
 def _sample(action: argparse.Action, value: str) -> str:
@@ -192,7 +192,10 @@ def _sample(action: argparse.Action, value: str) -> str:
 
 def _relaxed(parser: argparse.ArgumentParser, args: list[str]) -> list[str]:
     """Make nothing required (prose names partial command lines) and stand in for typed placeholders."""
-    actions = _actions(parser, args)
+    parsers = _parsers(parser, args)
+    actions = [action for p in parsers for action in p._actions]
+    for p in parsers:
+        p.allow_abbrev = False  # the docs spell flags out: `--epoch` for `--epochs` would only work by luck
     for action in actions:
         action.required = False
     options = {s: a for a in actions for s in a.option_strings}
@@ -332,6 +335,7 @@ def test_a_made_up_flag_fails(parse_only, monkeypatch):
     assert "before reaching its parser" in parse("nni_autotsnet.data", ["chek", "PATH"], monkeypatch)
     assert "unrecognized" in parse("nni_autotsnet.latency", ["profile", "--preset", "tiny", "--out", "T.json",
                                                              "--bogus"], monkeypatch)
+    assert "unrecognized arguments: --epoch" in parse("benchmarks/generalise.py", ["--epoch", "30"], monkeypatch)
     assert parse("nni_autotsnet.data", ["check", "PATH", "--split-number", "N"], monkeypatch) is None
     line = Line(ROOT / "README.md", 1, "python -m nni_autotsnet.evaluate --checkpoint RUN [--views 1] [--bad X]")
     target, [argv] = arguments(line)
