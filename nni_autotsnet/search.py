@@ -421,7 +421,7 @@ def health_line(health: dict[str, str | None]) -> str:
     cells = "; ".join(f"{part} {flag or 'not recorded'}" for part, flag in health.items()) or "not recorded"
     if _all_healthy(health) is False:
         return (f"search health WARNING ({cells}): where a part is not 'ok', its architecture follows noise, not "
-                "the data; see the warnings above and the README's PARSEC section")
+                "the data; see the warnings above and docs/parsec.md, 'Search health'")
     return f"search health: {cells}"
 
 

@@ -3,7 +3,7 @@
 * :func:`to_channels_last_3d` and :class:`ChannelsLast3d` put every 5-D weight in the
   ``channels_last_3d`` layout (``trainer.channels_last``); a convolution whose weight is in that
   layout gives its output in it too, so the clips need no conversion of their own. Off by
-  default: it was not measured faster (README, "GPU path and costs").
+  default: it was not measured faster (docs/gpu.md).
 * :func:`loader_options` is what the loaders of ``search``, ``train`` and ``evaluate`` add on an
   accelerator: pinned host memory (Lightning then copies batches with ``non_blocking=True``)
   and, for loaders that need no per-epoch seeding, persistent workers.

@@ -450,7 +450,7 @@ class ParsecLightningModule(BaseOneShotLightningModule):
                              'ratio_steps': 0, 'ess_ratio': 0.0}
 
     def epoch_metrics(self) -> dict[str, float]:
-        """The figures logged every epoch (see the README's PARSEC section for their meaning)."""
+        """The figures logged every epoch (see docs/parsec.md for their meaning)."""
         stats = self._epoch_stats
         metrics: dict[str, float] = {
             'entropy': float(self.dist.entropy().detach()),

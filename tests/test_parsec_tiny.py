@@ -53,7 +53,7 @@ def test_beta_sweep_brings_the_searched_flops_down_into_the_window():
     The sparse-stream part of the tiny space spans 2.6 to 14.6 MFLOPs (median 5.9); the window
     [3, 4] MFLOPs sits near its bottom. Runs share common random numbers, so they differ only
     through beta. Ten epochs on random clips are chaotic in the last bits: on the machine of the
-    README's table seed 0 ended at 3.15 MFLOPs (in the window), on the 2-core machine of
+    docs/parsec.md's table: seed 0 ended at 3.15 MFLOPs (in the window), on the 2-core machine of
     2026-12-03 at 2.71 (the same code, cost(A) 0.097), so the check is that the cost term brings
     the architecture from twice the window's top to within 15% of the window, not onto it.
     """

@@ -63,7 +63,7 @@ DATA_PRESETS: dict[str, DataPreset] = {
     # CPU tests and the synthetic benchmark: 8 frames at 64 px, as the search space's tiny preset.
     "tiny": DataPreset("tiny", num_frames=8, stride=4, jitter=(64, 80), crop=64, test_size=64, views="4-Center"),
     # The bundled temporal benchmark on CPU: tiny at 32 px (the space preset of the same name). No flip (it
-    # swaps the direction classes) and no AutoAugment (measured to slow learning here; README: "The benchmark").
+    # swaps the direction classes) and no AutoAugment (measured to slow learning here; docs/results/tiny32/recipe.md).
     "tiny32": DataPreset("tiny32", num_frames=8, stride=4, jitter=(32, 40), crop=32, test_size=32, views="4-Center",
                          hflip=False, autoaugment=False),
     # Clips of the space presets' T_dense consecutive frames (stride 1) with Table 3 sizes: the sparse stream
