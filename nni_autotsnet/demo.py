@@ -1,4 +1,4 @@
-"""The README's main job (``make demo``): a small PARSEC search experiment through NNI, on CPU, end to end.
+"""The main job (``make demo``, docs/experiments.md): a small PARSEC search experiment through NNI, on CPU, end to end.
 
 1. builds the bundled temporal benchmark (if it is not there yet);
 2. ``nnictl create --config experiments/parsec.yml``: one progressive search per beta, shown live

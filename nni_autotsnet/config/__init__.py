@@ -234,7 +234,7 @@ KEYS: dict[str, Key | dict[str, Key]] = {
                          "and evaluate); 16 reads as '16'", field_type="str"),
         "threads": Key(None, int, "torch intra-op threads per process; null: torch's default", AT_LEAST_1),
         "log_every_n_steps": Key(10, int, "Lightning's logging interval", AT_LEAST_1),
-        "channels_last": Key(False, bool, "5-D weights and clips in channels_last_3d (README: GPU path; off: not "
+        "channels_last": Key(False, bool, "5-D weights and clips in channels_last_3d (docs/gpu.md; off: not "
                              "measured faster)"),
     },
 }
