@@ -32,7 +32,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from nni_autotsnet.benchmarking import EPOCH_CLOCK_FILE, EpochClock, search_seconds
+from nni_autotsnet.benchmarking import EPOCH_CLOCK_FILE, EpochClock, search_seconds, truth_run_dir
 
 from nni_autotsnet.config import load_config  # noqa: E402
 from nni_autotsnet.results import to_markdown  # noqa: E402
@@ -106,8 +106,11 @@ class SearchComparison:
         truth = pd.read_csv(self.truth / "archs.csv", dtype={"arch": str})
         seeds = [int(c.split("_s")[1]) for c in truth.columns if c.startswith("top1_s")]
         x3d, random = truth[truth["arch"] == "x3d"], truth[truth["arch"] != "x3d"].reset_index(drop=True)
-        minutes = [json.loads((self.truth / "runs" / a / f"seed{seeds[0]}" / RESULT_FILE).read_text())["seconds"] / 60
-                   for a in random["arch"]]
+        if "train_minutes" in random:
+            minutes = random["train_minutes"].tolist()
+        else:  # a ground truth summarised before archs.csv carried the minutes: its runs have them
+            minutes = [json.loads((truth_run_dir(self.truth, a, seeds[0]) / RESULT_FILE).read_text())["seconds"] / 60
+                       for a in random["arch"]]
         selected = random.sort_values([f"val_s{seeds[0]}", "arch"], ascending=[False, True], kind="stable").iloc[0]
         selected_acc = [selected[f"top1_s{s}"] for s in seeds]
 

@@ -16,7 +16,10 @@ Output, in ``--out``::
 
     runs/<digest>/seed<T>/                  a training run (python -m nni_autotsnet.train's) and eval_<protocol>/
     runs/<digest>/seed<T>/eval_raw_<protocol>/   with EMA: the raw weights of the same run
-    archs.csv                               one row per architecture: GFLOPs, params, test top-1 per seed, mean, std
+    archs.csv                               one row per architecture: GFLOPs, params, test top-1 per seed, mean, std,
+                                            minutes per training (train_minutes, the mean over its seeds)
+    archs/<digest>.json                     each architecture (``search_space.save_arch``'s format): the labels
+                                            without the runs, so a copy of the summary files is complete
     figures.csv, ground_truth.md            the seed spread, the seed-vs-seed Kendall tau (the ceiling) and its interval
 
 Resumable: a finished training or evaluation is skipped, a killed training continues from its
@@ -37,6 +40,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 
+from nni_autotsnet.benchmarking import TRUTH_ARCHS_DIR, truth_arch_file, truth_run_dir
 from nni_autotsnet.config import ExperimentConfig, load_config
 from nni_autotsnet.results import to_markdown
 from nni_autotsnet.rundir import CHECKPOINT_FILE, MODEL_FILE, RESULT_FILE
@@ -73,7 +77,7 @@ class GroundTruth:
         self.archs = archs
 
     def run_dir(self, name: str, seed: int) -> Path:
-        return self.out / "runs" / name / f"seed{seed}"
+        return truth_run_dir(self.out, name, seed)
 
     def eval_file(self, run: Path, raw: bool = False) -> Path:
         return run / f"eval_{'raw_' if raw else ''}{self.protocol}" / "metrics.json"
@@ -124,8 +128,10 @@ class GroundTruth:
                     row[f"{kind}top1_{r.name.replace('seed', 's')}"] = a
                 row[f"{kind}mean"] = sum(acc) / len(acc)
                 row[f"{kind}std"] = float(pd.Series(acc).std(ddof=1)) if len(acc) > 1 else float("nan")
-            for r in runs:
-                row[f"val_{r.name.replace('seed', 's')}"] = 100 * json.loads((r / RESULT_FILE).read_text())["val_acc"]
+            results = [json.loads((r / RESULT_FILE).read_text()) for r in runs]
+            row["train_minutes"] = sum(r["seconds"] for r in results) / len(results) / 60  # the random search's cost
+            for r, result in zip(runs, results):
+                row[f"val_{r.name.replace('seed', 's')}"] = 100 * result["val_acc"]
             rows.append(row)
         table = pd.DataFrame(rows)
         table = table[[c for c in table.columns if not c.startswith(("top1_", "raw_", "val_"))] +
@@ -144,9 +150,18 @@ class GroundTruth:
                 figures[f"{kind}seed_tau"], figures[f"{kind}seed_tau_low"], figures[f"{kind}seed_tau_high"] = ceiling
         return table, figures
 
+    def write_archs(self) -> None:
+        """Every architecture's JSON under ``archs/`` (what a reader of the summary needs to rebuild them)."""
+        from nni_autotsnet.search_space import save_arch
+
+        for name, arch, preset, parts in self.archs:
+            truth_arch_file(self.out, name).parent.mkdir(parents=True, exist_ok=True)
+            save_arch(arch, truth_arch_file(self.out, name), preset, parts)
+
     def write_summary(self) -> None:
         table, figures = self.table()
         self.out.mkdir(parents=True, exist_ok=True)
+        self.write_archs()
         table.to_csv(self.out / "archs.csv", index=False)
         pd.DataFrame(list(figures.items()), columns=["figure", "value"]).to_csv(self.out / "figures.csv", index=False)
         lines = [f"# Ground truth: {len(table)} architectures x {len(self.train_seeds)} seeds", "",
@@ -171,12 +186,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--train-seeds", type=_seeds, default=[0, 1, 2], help="e.g. 0,1,2")
     parser.add_argument("--lane", default="0/1", help="K/N: this process runs every N-th unit from the K-th")
     parser.add_argument("--summary", action="store_true", help="only write the summary of the finished units")
+    parser.add_argument("--write-archs", action="store_true", help=f"only write {TRUTH_ARCHS_DIR}/<digest>.json")
     parser.add_argument("overrides", nargs="*", metavar="key.sub=value", help="config overrides (the recipe)")
     args = parser.parse_args(argv)
     lane, lanes = (int(v) for v in args.lane.split("/"))
     truth = GroundTruth(args.config, args.overrides, args.out, args.archs, args.x3d,
                         [s for s in args.only.split(",") if s], args.train_seeds)
     units = truth.units()
+    if args.write_archs:
+        truth.write_archs()
+        print(f"{len(truth.archs)} architectures in {args.out / TRUTH_ARCHS_DIR}")
+        return 0
     if args.summary:
         truth.write_summary()
         print((args.out / "ground_truth.md").read_text())

@@ -33,11 +33,11 @@ from typing import Sequence
 
 import pandas as pd
 
-from nni_autotsnet.benchmarking import EPOCH_CLOCK_FILE, EpochClock, search_seconds
+from nni_autotsnet.benchmarking import EPOCH_CLOCK_FILE, EpochClock, search_seconds, truth_arch_file
 
 from nni_autotsnet.config import load_config  # noqa: E402
 from nni_autotsnet.results import to_markdown  # noqa: E402
-from nni_autotsnet.rundir import ARCH_FILE, RANKING_FILE, RESULT_FILE  # noqa: E402
+from nni_autotsnet.rundir import RANKING_FILE, RESULT_FILE  # noqa: E402
 
 __all__ = ["MODES", "main"]
 
@@ -75,7 +75,7 @@ def _rank(config_path: str, overrides: list[str], mode_dir: Path, truth: Path, c
     if config.trainer.threads:
         torch.set_num_threads(config.trainer.threads)
     table, _ = _truth(truth)
-    archs = [load_arch(next((truth / "runs" / name).glob("seed*")) / ARCH_FILE)[0] for name in table["arch"]]
+    archs = [load_arch(truth_arch_file(truth, name))[0] for name in table["arch"]]
     train_ds, val_ds = build_datasets(config)
     inherited = inherited_accuracy(mode_dir / "supernet", archs, train_ds, val_ds,
                                    calibration_batches=calibration_batches, batch_size=config.data.batch_size,

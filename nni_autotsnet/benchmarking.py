@@ -19,9 +19,21 @@ import pytorch_lightning as pl
 
 from nni_autotsnet.rundir import RESULT_FILE
 
-__all__ = ["Unit", "EpochClock", "EPOCH_CLOCK_FILE", "search_seconds"]
+__all__ = ["Unit", "EpochClock", "EPOCH_CLOCK_FILE", "search_seconds", "TRUTH_ARCHS_DIR", "truth_arch_file",
+           "truth_run_dir"]
 
 EPOCH_CLOCK_FILE = "search_epochs.json"  # a benchmark search directory's {part folder: {epoch: seconds}}
+TRUTH_ARCHS_DIR = "archs"  # benchmarks/ground_truth.py's --out: one save_arch JSON per architecture
+
+
+def truth_arch_file(truth: str | Path, name: str) -> Path:
+    """Architecture ``name``'s JSON in a ground truth folder (its summary files and this are the whole labels)."""
+    return Path(truth) / TRUTH_ARCHS_DIR / f"{name}.json"
+
+
+def truth_run_dir(truth: str | Path, name: str, seed: int) -> Path:
+    """The training run of architecture ``name`` with train seed ``seed`` in a ground truth folder."""
+    return Path(truth) / "runs" / name / f"seed{seed}"
 
 
 @dataclass

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import io
+import shutil
 import sys
 from pathlib import Path
 
@@ -58,6 +59,8 @@ def test_ground_truth_trains_every_architecture_with_every_seed(truth, quick):
     for column in ("top1_s0", "top1_s1", "raw_top1_s0", "mean", "std", "val_s0", "gflops"):
         assert table[column].notna().all(), column
     assert ((table["mean"] - (table["top1_s0"] + table["top1_s1"]) / 2).abs() < 1e-9).all()
+    assert (table["train_minutes"] > 0).all()
+    assert sorted(p.stem for p in (truth / "archs").glob("*.json")) == sorted(table["arch"])
     figures = dict(pd.read_csv(truth / "figures.csv").itertuples(index=False))
     assert {"seed_tau", "seed_tau_low", "seed_tau_high", "max_seed_std_points"} <= set(figures)
     before = _mtimes(truth)
@@ -78,7 +81,11 @@ def test_the_lanes_split_the_units(quick, tmp_path):
 
 
 def test_supernet_modes_are_ranked_against_the_seed_means(truth, quick, tmp_path):
-    assert _script("supernet_ranking").main(["--config", CONFIG, "--truth", str(truth), "--out", str(tmp_path),
+    summary = tmp_path / "summary"  # the files a results folder keeps, without the runs and checkpoints
+    shutil.copytree(truth / "archs", summary / "archs")
+    for name in ("archs.csv", "figures.csv"):
+        shutil.copy(truth / name, summary / name)
+    assert _script("supernet_ranking").main(["--config", CONFIG, "--truth", str(summary), "--out", str(tmp_path),
                                              "--modes", "uniform,sandwich-distill", "--epochs", "1",
                                              "--calibration-batches", "1", *quick]) == 0
     modes = pd.read_csv(tmp_path / "modes.csv")
