@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from torch import nn
 
 __all__ = ["RANKING_FILE", "RANKING_COLUMNS", "OPTIONAL_COLUMNS", "RankingError", "KendallTau", "kendall_tau",
-           "inherited_accuracy", "recalibrate_batchnorm", "resolve_part", "write_ranking_table",
+           "NoiseCeiling", "noise_ceiling", "inherited_accuracy", "recalibrate_batchnorm", "resolve_part", "write_ranking_table",
            "read_ranking_table", "ranking_tau", "Interval", "tau_interval", "precision_at_k", "seed_tau", "bootstrap_interval"]
 
 RANKING_COLUMNS = ("arch", "gflops", "inherited_acc", "scratch_acc")
@@ -145,6 +145,47 @@ def seed_tau(*accuracies: Sequence[float]) -> float:
     taus = [kendall_tau(a, b).tau for a, b in combinations(accuracies, 2)]
     taus = [t for t in taus if not math.isnan(t)]
     return sum(taus) / len(taus) if taus else float("nan")
+
+
+class NoiseCeiling(NamedTuple):
+    """What a perfect predictor (the architectures' true means) scores against ``seeds``-seed means."""
+
+    tau: float             #: expected Kendall tau
+    low: float             #: its 5th percentile over draws of the seed noise
+    high: float            #: its 95th percentile
+    precision_at_3: float  #: expected precision@3
+    within_std: float      #: the pooled seed-to-seed standard deviation (points)
+    between_std: float     #: the standard deviation of the true means over the architectures (points)
+
+
+def noise_ceiling(*accuracies: Sequence[float], draws: int = 4000, seed: int = 0) -> NoiseCeiling:
+    """The best tau and precision@3 any ranking can expect against the seed means of ``accuracies[s][a]``.
+
+    A one-way random-effects model (each seed's accuracy = the architecture's true mean + normal
+    seed noise): the pooled within-architecture variance and the between-architecture variance of
+    the true means (the variance of the means less the noise that averaging keeps) are estimated
+    from the table; then ``draws`` synthetic tables of the same size are drawn and the true means
+    ranked against their noisy means. The seed-vs-seed tau (:func:`seed_tau`) compares one seed with
+    one seed; this is the figure for the labels a ranking is actually judged against.
+    """
+    import numpy as np
+
+    table = np.asarray(accuracies, float).T  # architectures x seeds
+    table = table[~np.isnan(table).any(axis=1)]
+    n, seeds = table.shape
+    if n < 3 or seeds < 2:
+        raise ValueError(f"noise_ceiling: {n} complete architectures x {seeds} seeds (need >= 3 x 2)")
+    within = float(table.var(axis=1, ddof=1).mean())
+    between = max(float(table.mean(axis=1).var(ddof=1)) - within / seeds, 0.0)
+    rng = np.random.default_rng(seed)
+    taus, hits = [], []
+    for _ in range(draws):
+        true = rng.normal(0.0, math.sqrt(between), n)
+        noisy = true + rng.normal(0.0, math.sqrt(within / seeds), n)
+        taus.append(kendall_tau(true, noisy).tau)
+        hits.append(precision_at_k(noisy, true, min(3, n)))
+    return NoiseCeiling(float(np.nanmean(taus)), float(np.nanpercentile(taus, 5)), float(np.nanpercentile(taus, 95)),
+                        float(np.mean(hits)), math.sqrt(within), math.sqrt(between))
 
 
 # ------------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from nni_autotsnet.anytime import anytime_curve, curve_at
-from nni_autotsnet.ranking import bootstrap_interval, kendall_tau, precision_at_k, seed_tau, tau_interval
+from nni_autotsnet.ranking import bootstrap_interval, kendall_tau, noise_ceiling, precision_at_k, seed_tau, tau_interval
 
 
 def test_tau_interval_holds_the_point_and_narrows_with_more_architectures():
@@ -47,6 +47,20 @@ def test_seed_tau_is_the_mean_over_seed_pairs():
     expected = (kendall_tau(a, b).tau + kendall_tau(a, c).tau + kendall_tau(b, c).tau) / 3
     assert seed_tau(a, b, c) == pytest.approx(expected)
     assert seed_tau(a, a) == 1.0
+
+
+def test_noise_ceiling_falls_as_the_seed_noise_grows_against_the_spread_of_the_means():
+    rng = np.random.default_rng(1)
+    true = rng.normal(80, 5, 16)
+    steady = [true + rng.normal(0, 0.1, 16) for _ in range(3)]  # seeds agree: a perfect predictor ranks all pairs
+    noisy = [true + rng.normal(0, 8, 16) for _ in range(3)]     # seed noise above the spread of the means
+    a, b = noise_ceiling(*steady, draws=300), noise_ceiling(*noisy, draws=300)
+    assert a.tau > 0.95 and a.precision_at_3 > 0.9
+    assert b.tau < 0.6 and b.low <= b.tau <= b.high
+    assert a.within_std == pytest.approx(0.1, rel=0.5) and b.within_std == pytest.approx(8, rel=0.5)
+    assert noise_ceiling(*noisy, draws=300) == b  # seeded
+    with pytest.raises(ValueError, match="2 complete architectures"):
+        noise_ceiling([1, 2], [1, 2])
 
 
 def test_anytime_curve_rises_to_the_validation_selected_best():
