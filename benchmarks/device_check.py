@@ -188,12 +188,12 @@ def _models(preset: str, classes: int, seed: int = 0):
 # ------------------------------------------------------------------------------------------------
 def section_precision_only(argv: list[str]) -> int:
     """``--precision-only``: section 2 alone at a given preset and batch (a quick look on CPU at S size)."""
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(prog="python benchmarks/device_check.py --precision-only")
     parser.add_argument("--preset", default="S")
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--device", default="cpu")
-    args, _ = parser.parse_known_args(argv)
+    args = parser.parse_args(argv)  # a mistyped flag stops here instead of being ignored
     args.warmup, args.classes = 1, 400
     torch.set_num_threads(1)
     rows = section_precision(args, torch.device(args.device))

@@ -1,7 +1,7 @@
 """What the comparison scripts of ``benchmarks/`` share: resumable units of work and the searches' compute.
 
 ``benchmarks/compare_tiny.py``, ``compare_search.py``, ``supernet_ranking.py`` and
-``ranking_variants.py`` run long, resumable plans of searches and trainings. Each plan is a list of
+``ground_truth.py`` run long, resumable plans of searches and trainings. Each plan is a list of
 :class:`Unit` (skipped when its result file exists); a search's compute is the sum of its epochs'
 wall times, kept by :class:`EpochClock` and read back by :func:`search_seconds`. They live here, in
 the package, so the scripts import them by name instead of from a sibling file put on ``sys.path``.

@@ -33,3 +33,9 @@ def test_device_check_small_on_cpu(tmp_path):
     assert [r["devices"] for r in rows] == [1, 8, 32, 1, 8, 32]
     assert rows[1]["wall_hours"] == rows[0]["device_hours"] / 8 and all(r["workers_per_device"] >= 1 for r in rows)
     assert "multiply-adds per view" in text and "What a full search costs" in text
+
+
+def test_precision_only_refuses_a_flag_it_does_not_know():
+    done = subprocess.run([sys.executable, "-W", "ignore", "benchmarks/device_check.py", "--precision-only",
+                           "--batchsize", "2"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "unrecognized arguments: --batchsize" in done.stderr
