@@ -448,7 +448,7 @@ def main(argv: Sequence[str] | None = None) -> str:
     return (f"searched architecture: {out / ARCH_FILE}\n"  # printed by rank zero (errors.command)
             f"  {result['gflops']:.5f} GFLOPs per view (multiply-adds), {result['params'] / 1e6:.3f} M params, "
             f"window {window} -> {'in' if result['in_window'] else 'outside' if window else 'no window'}; "
-            f"val accuracy of the most likely arch (supernet weights) {result['accuracy']}; "
+            f"val accuracy of the most likely arch (supernet weights) {result['accuracy']:.3f}; "
             f"{result['seconds']:.0f} s\n  {health_line(result['health'])}")
 
 
