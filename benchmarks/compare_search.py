@@ -98,6 +98,23 @@ class SearchComparison:
         shortlist = (result.get("shortlist") or {}).get("seconds", 0.0)
         return (search_seconds(self.search_dir(s)) + shortlist) / 60
 
+    def random_minutes(self, random: pd.DataFrame, seed: int) -> tuple[list[float], str]:
+        """Each random training's minutes, and where they come from.
+
+        ``archs.csv``'s ``train_minutes``, else the ground truth's runs; a copy of the summary made
+        before ``archs.csv`` carried the minutes has neither, and then each random training is costed
+        at the mean wall time of this comparison's own trainings (the same recipe, threads and
+        FLOPs window, measured on this machine in this run).
+        """
+        if "train_minutes" in random and random["train_minutes"].notna().all():
+            return random["train_minutes"].tolist(), "ground truth (archs.csv)"
+        runs = [truth_run_dir(self.truth, a, seed) / RESULT_FILE for a in random["arch"]]
+        if all(r.is_file() for r in runs):
+            return [json.loads(r.read_text())["seconds"] / 60 for r in runs], "ground truth (its runs)"
+        own = [json.loads((self.train_dir(s, t) / RESULT_FILE).read_text())["seconds"] / 60
+               for s in self.search_seeds for t in self.train_seeds]
+        return [sum(own) / len(own)] * len(random), "this comparison's trainings (mean, one per random architecture)"
+
     def table(self) -> tuple[pd.DataFrame, dict[str, float], pd.DataFrame]:
         from scipy.stats import ttest_ind
 
@@ -106,11 +123,7 @@ class SearchComparison:
         truth = pd.read_csv(self.truth / "archs.csv", dtype={"arch": str})
         seeds = [int(c.split("_s")[1]) for c in truth.columns if c.startswith("top1_s")]
         x3d, random = truth[truth["arch"] == "x3d"], truth[truth["arch"] != "x3d"].reset_index(drop=True)
-        if "train_minutes" in random:
-            minutes = random["train_minutes"].tolist()
-        else:  # a ground truth summarised before archs.csv carried the minutes: its runs have them
-            minutes = [json.loads((truth_run_dir(self.truth, a, seeds[0]) / RESULT_FILE).read_text())["seconds"] / 60
-                       for a in random["arch"]]
+        minutes, minutes_source = self.random_minutes(random, seeds[0])
         selected = random.sort_values([f"val_s{seeds[0]}", "arch"], ascending=[False, True], kind="stable").iloc[0]
         selected_acc = [selected[f"top1_s{s}"] for s in seeds]
 
@@ -161,9 +174,15 @@ class SearchComparison:
                    "compute_ratio": per_search / sum(minutes), "random_curve_n_at_search_compute": n,
                    "random_curve_mean_at_search_compute": float(curve["mean"].iloc[n - 1]),
                    "p_random_curve": float((picks[:, n - 1] >= mean).mean()),
+                   "random_minutes_from_ground_truth": float(minutes_source.startswith("ground truth")),
                    "goal_met": float(mean >= sum(selected_acc) / len(selected_acc) and per_search <= sum(minutes) / 2
                                      and mean > curve["mean"].iloc[n - 1])}
         return table, figures, curve
+
+    def _random_and_seed(self) -> tuple[pd.DataFrame, int]:
+        truth = pd.read_csv(self.truth / "archs.csv", dtype={"arch": str})
+        seeds = [int(c.split("_s")[1]) for c in truth.columns if c.startswith("top1_s")]
+        return truth[truth["arch"] != "x3d"].reset_index(drop=True), seeds[0]
 
     def _digest(self, s: int) -> str:
         from nni_autotsnet.search_space import load_arch
@@ -178,7 +197,9 @@ class SearchComparison:
         pd.DataFrame(list(figures.items()), columns=["figure", "value"]).to_csv(self.out / "figures.csv", index=False)
         curve.to_csv(self.out / "anytime.csv", index=False)
         self._plot(table, figures, curve)
+        _, source = self.random_minutes(*self._random_and_seed())
         text = "\n".join([f"# Searched against random search ({self.protocol} test views)", "",
+                          f"Compute of a random training: {source}.", "",
                           to_markdown(table.round(4)), "",
                           to_markdown(pd.DataFrame(list(figures.items()), columns=["figure", "value"]).round(4)), ""])
         (self.out / "compare.md").write_text(text)

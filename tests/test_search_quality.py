@@ -107,7 +107,16 @@ def test_the_comparison_uses_the_ground_truth_as_random_search(truth, quick, tmp
     assert list(curve["n"]) == [1, 2, 3] and (tmp_path / "anytime.png").is_file()
     figures = dict(pd.read_csv(tmp_path / "figures.csv").itertuples(index=False))
     assert 0 <= figures["p_random_curve"] <= 1 and figures["search_min_each"] > 0
+    assert figures["random_minutes_from_ground_truth"] == 1.0
     before = _mtimes(tmp_path)
     with contextlib.redirect_stdout(io.StringIO()):
         assert _script("compare_search").main(args) == 0
     assert _mtimes(tmp_path) == before
+    # a summary copied without its runs, from before archs.csv had the minutes: this comparison's own trainings
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    pd.read_csv(truth / "archs.csv").drop(columns="train_minutes").to_csv(bare / "archs.csv", index=False)
+    module = _script("compare_search")
+    c = module.SearchComparison(CONFIG, quick, tmp_path, bare, [0], [0, 1])
+    minutes, source = c.random_minutes(*c._random_and_seed())
+    assert source.startswith("this comparison") and len(minutes) == 3 and len(set(minutes)) == 1 and minutes[0] > 0
