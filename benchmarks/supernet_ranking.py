@@ -89,8 +89,9 @@ def summary(out: Path, modes: Sequence[str], truth: Path) -> pd.DataFrame:
     """One row per mode: tau against the seed means with its interval, its share of the ceiling, precision@3."""
     from nni_autotsnet.ranking import precision_at_k, read_ranking_table, tau_interval
 
-    _, figures = _truth(truth)
+    truth_table, figures = _truth(truth)
     ceiling = figures.get("seed_tau", float("nan"))
+    perfect = figures.get("perfect_tau", float("nan"))  # the noise ceiling against the seed means
     rows = []
     for mode in modes:
         table = read_ranking_table(out / mode / RANKING_FILE)
@@ -98,16 +99,19 @@ def summary(out: Path, modes: Sequence[str], truth: Path) -> pd.DataFrame:
         rows.append({"mode": mode, "keys": " ".join(MODES[mode]) or "(the config's)",
                      "supernet minutes": search_seconds(out / mode / "supernet") / 60,
                      "tau": tau.value, "tau 95% low": tau.low, "tau 95% high": tau.high,
-                     "tau / ceiling": tau.value / ceiling if ceiling == ceiling and ceiling > 0 else float("nan"),
+                     "tau / seed tau": tau.value / ceiling if ceiling == ceiling and ceiling > 0 else float("nan"),
+                     "tau / noise ceiling": tau.value / perfect if perfect == perfect and perfect > 0 else float("nan"),
                      "precision@3": precision_at_k(list(table["inherited_acc"]), list(table["scratch_acc"]), min(3, len(table))),
                      "inherited acc range (%)": f"{100 * table['inherited_acc'].min():.1f}-"
                                                  f"{100 * table['inherited_acc'].max():.1f}"})
     frame = pd.DataFrame(rows)
     frame.to_csv(out / "modes.csv", index=False)
-    lines = [f"# Supernet modes: Kendall tau against {figures.get('seeds', '?'):.0f}-seed means of "
-             f"{figures.get('archs', '?'):.0f} architectures", "",
-             f"Ceiling (mean seed-vs-seed tau): {ceiling:.2f} [{figures.get('seed_tau_low', float('nan')):.2f}, "
-             f"{figures.get('seed_tau_high', float('nan')):.2f}]. Intervals: bootstrap over the architectures, 95%.",
+    lines = [f"# Supernet modes: Kendall tau against {figures.get('seeds', float('nan')):.0f}-seed means of "
+             f"{len(truth_table)} architectures", "",
+             f"Seed-vs-seed tau (one seed against another): {ceiling:.2f} [{figures.get('seed_tau_low', float('nan')):.2f}, "
+             f"{figures.get('seed_tau_high', float('nan')):.2f}]; noise ceiling (the true means against these seed "
+             f"means): tau {perfect:.2f}, precision@3 {figures.get('perfect_precision_at_3', float('nan')):.2f}. "
+             "Intervals: bootstrap over the architectures, 95%.",
              "", to_markdown(frame.round(3)), ""]
     (out / "modes.md").write_text("\n".join(lines))
     return frame
