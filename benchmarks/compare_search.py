@@ -115,14 +115,19 @@ class SearchComparison:
                for s in self.search_seeds for t in self.train_seeds]
         return [sum(own) / len(own)] * len(random), "this comparison's trainings (mean, one per random architecture)"
 
-    def table(self) -> tuple[pd.DataFrame, dict[str, float], pd.DataFrame]:
+    def truth_tables(self) -> tuple[pd.DataFrame, pd.DataFrame, list[int]]:
+        """The ground truth's X3D-like row, its random architectures' rows and its train seeds."""
+        truth = pd.read_csv(self.truth / "archs.csv", dtype={"arch": str})
+        seeds = [int(c.split("_s")[1]) for c in truth.columns if c.startswith("top1_s")]
+        return truth[truth["arch"] == "x3d"], truth[truth["arch"] != "x3d"].reset_index(drop=True), seeds
+
+    def table(self) -> tuple[pd.DataFrame, dict[str, float], pd.DataFrame, str]:
+        """The comparison table, its figures, the anytime curve and where a random training's minutes came from."""
         from scipy.stats import ttest_ind
 
         from nni_autotsnet.anytime import anytime_curve, curve_at
 
-        truth = pd.read_csv(self.truth / "archs.csv", dtype={"arch": str})
-        seeds = [int(c.split("_s")[1]) for c in truth.columns if c.startswith("top1_s")]
-        x3d, random = truth[truth["arch"] == "x3d"], truth[truth["arch"] != "x3d"].reset_index(drop=True)
+        x3d, random, seeds = self.truth_tables()
         minutes, minutes_source = self.random_minutes(random, seeds[0])
         selected = random.sort_values([f"val_s{seeds[0]}", "arch"], ascending=[False, True], kind="stable").iloc[0]
         selected_acc = [selected[f"top1_s{s}"] for s in seeds]
@@ -177,12 +182,7 @@ class SearchComparison:
                    "random_minutes_from_ground_truth": float(minutes_source.startswith("ground truth")),
                    "goal_met": float(mean >= sum(selected_acc) / len(selected_acc) and per_search <= sum(minutes) / 2
                                      and mean > curve["mean"].iloc[n - 1])}
-        return table, figures, curve
-
-    def _random_and_seed(self) -> tuple[pd.DataFrame, int]:
-        truth = pd.read_csv(self.truth / "archs.csv", dtype={"arch": str})
-        seeds = [int(c.split("_s")[1]) for c in truth.columns if c.startswith("top1_s")]
-        return truth[truth["arch"] != "x3d"].reset_index(drop=True), seeds[0]
+        return table, figures, curve, minutes_source
 
     def _digest(self, s: int) -> str:
         from nni_autotsnet.search_space import load_arch
@@ -191,13 +191,12 @@ class SearchComparison:
         return arch_digest(load_arch(self.search_dir(s) / ARCH_FILE)[0])
 
     def write(self) -> str:
-        table, figures, curve = self.table()
+        table, figures, curve, source = self.table()
         self.out.mkdir(parents=True, exist_ok=True)
         table.to_csv(self.out / "compare.csv", index=False)
         pd.DataFrame(list(figures.items()), columns=["figure", "value"]).to_csv(self.out / "figures.csv", index=False)
         curve.to_csv(self.out / "anytime.csv", index=False)
         self._plot(table, figures, curve)
-        _, source = self.random_minutes(*self._random_and_seed())
         text = "\n".join([f"# Searched against random search ({self.protocol} test views)", "",
                           f"Compute of a random training: {source}.", "",
                           to_markdown(table.round(4)), "",

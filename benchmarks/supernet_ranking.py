@@ -92,6 +92,10 @@ def summary(out: Path, modes: Sequence[str], truth: Path) -> pd.DataFrame:
     truth_table, figures = _truth(truth)
     ceiling = figures.get("seed_tau", float("nan"))
     perfect = figures.get("perfect_tau", float("nan"))  # the noise ceiling against the seed means
+
+    def share(value: float, of: float) -> float:
+        return value / of if of > 0 else float("nan")  # NaN (a ceiling not measured) is not > 0
+
     rows = []
     for mode in modes:
         table = read_ranking_table(out / mode / RANKING_FILE)
@@ -99,8 +103,7 @@ def summary(out: Path, modes: Sequence[str], truth: Path) -> pd.DataFrame:
         rows.append({"mode": mode, "keys": " ".join(MODES[mode]) or "(the config's)",
                      "supernet minutes": search_seconds(out / mode / "supernet") / 60,
                      "tau": tau.value, "tau 95% low": tau.low, "tau 95% high": tau.high,
-                     "tau / seed tau": tau.value / ceiling if ceiling == ceiling and ceiling > 0 else float("nan"),
-                     "tau / noise ceiling": tau.value / perfect if perfect == perfect and perfect > 0 else float("nan"),
+                     "tau / seed tau": share(tau.value, ceiling), "tau / noise ceiling": share(tau.value, perfect),
                      "precision@3": precision_at_k(list(table["inherited_acc"]), list(table["scratch_acc"]), min(3, len(table))),
                      "inherited acc range (%)": f"{100 * table['inherited_acc'].min():.1f}-"
                                                  f"{100 * table['inherited_acc'].max():.1f}"})

@@ -118,5 +118,6 @@ def test_the_comparison_uses_the_ground_truth_as_random_search(truth, quick, tmp
     pd.read_csv(truth / "archs.csv").drop(columns="train_minutes").to_csv(bare / "archs.csv", index=False)
     module = _script("compare_search")
     c = module.SearchComparison(CONFIG, quick, tmp_path, bare, [0], [0, 1])
-    minutes, source = c.random_minutes(*c._random_and_seed())
+    _, random, seeds = c.truth_tables()
+    minutes, source = c.random_minutes(random, seeds[0])
     assert source.startswith("this comparison") and len(minutes) == 3 and len(set(minutes)) == 1 and minutes[0] > 0
