@@ -223,6 +223,38 @@ class SearchComparison:
         fig.tight_layout()
         fig.savefig(self.out / "anytime.png", dpi=120)
         plt.close(fig)
+        self._plot_fig2(table)
+
+    def _plot_fig2(self, table: pd.DataFrame) -> None:
+        """The supplement's Figure 2 analog: every trained architecture's test accuracy against its GFLOPs per view."""
+        from nni_autotsnet.report_plots import plot_fig2
+        from nni_autotsnet.results import GFLOPS_LABEL
+
+        x3d, random, seeds = self.truth_tables()
+        seed_rows, arch_rows = [], []
+
+        def add(label: str, arch: str, gflops: float, acc: Sequence[float]) -> None:
+            seed_rows.extend({"label": label, "architecture": arch, "gflops": gflops, "accuracy": a,
+                              "source": f"test ({self.protocol})"} for a in acc)
+            arch_rows.append({"label": label, "architecture": arch, GFLOPS_LABEL: gflops, "n": len(acc),
+                              "top-1 mean (%)": sum(acc) / len(acc),
+                              "top-1 std (%)": float(pd.Series(acc).std(ddof=1)) if len(acc) > 1 else float("nan")})
+
+        for _, r in random.iterrows():
+            add("random", r["arch"], r["gflops"], [r[f"top1_s{s}"] for s in seeds])
+        for _, r in x3d.iterrows():
+            add("x3d", "x3d", r["gflops"], [r[f"top1_s{s}"] for s in seeds])
+        for s in self.search_seeds:
+            gflops = json.loads((self.search_dir(s) / RESULT_FILE).read_text())["gflops"]
+            add("searched", self._digest(s), gflops,
+                [100 * json.loads(self.eval_file(self.train_dir(s, t)).read_text())["top1"] for t in self.train_seeds])
+        selected = table[table["model"].str.startswith("random, selected")].iloc[0]
+        arch_rows.append({"label": "best of random", "architecture": selected["architecture"],
+                          GFLOPS_LABEL: selected["GFLOPs per view (multiply-adds)"], "n": selected["n"],
+                          "top-1 mean (%)": selected["test top-1 mean (%)"],
+                          "top-1 std (%)": selected["test top-1 std (%)"]})
+        window = tuple(load_config(self.config_path, self.overrides).search.flops_window or ()) or None
+        plot_fig2(pd.DataFrame(seed_rows), pd.DataFrame(arch_rows), window, self.out / "fig2_accuracy_vs_gflops.png")
 
 
 def _seeds(text: str) -> list[int]:

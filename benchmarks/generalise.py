@@ -1,7 +1,8 @@
 """Does the recipe generalise? A motion data set the project has never seen, through its own commands.
 
     python benchmarks/generalise.py --out runs/generalise [--train-per-class 40 --val-per-class 10
-        --test-per-class 30 --epochs 30 --seed 0 --threads 1]
+        --test-per-class 30 --epochs 30 --seed 0 --threads 1] [--arch x3d --arch SEARCH/arch.json]
+        [--seeds 0,1] [key.sub=value ...]
 
 Issue 11: the recipe must also learn a motion data set it was not tuned on, given as users give
 Kinetics. This script draws one (its own generator, nothing from :mod:`nni_autotsnet.data.synthetic`),
@@ -14,12 +15,18 @@ writes it as a Kinetics download would be on disk, then runs the project's comma
 * the official Kinetics annotation CSVs, ``annotations/{train,validate,test}.csv``
   (``label,youtube_id,time_start,time_end,split``; labels with spaces, as Kinetics'), the clips at
   ``<split>/<label>/{youtube_id}_{start:06d}_{end:06d}.mp4``, and ``labels.txt``;
-* ``python -m nni_autotsnet.train`` of the in-space X3D-like architecture (``tiny32``, window
-  [0.0018, 0.0024]) with ``experiments/tiny32.yaml`` and data overrides only, then
-  ``python -m nni_autotsnet.evaluate --list test.csv``; prints test top-1 against chance (1/8).
+* ``python -m nni_autotsnet.train`` of each ``--arch`` (default: the in-space X3D-like architecture,
+  ``tiny32``, window [0.0018, 0.0024]; or any ``arch.json``, e.g. a search's) with every ``--seeds``
+  train seed, ``experiments/tiny32.yaml``, data overrides and the recipe overrides given after the
+  options (``key.sub=value``, the same for every architecture), then
+  ``python -m nni_autotsnet.evaluate --list test.csv``; prints test top-1 per architecture and seed
+  against chance (1/8), and each architecture's mean.
 
-The data set is built once per ``--out`` (same seed, same bytes) and reused; a finished training
-run is reused too (delete ``OUT/run`` to train again).
+Several classes (blinking at 3 against 0.8 Hz, growing against shrinking) are told apart by when
+things happen, which a two-stream network sees in its dense stream and a sparse-only X3D-like one
+sees in few frames. The data set is built once per ``--out`` (same seed, same bytes) and reused; a
+finished training run is reused too (delete its ``OUT/run-*`` folder to train again), so two
+processes with different ``--arch`` can share one ``--out`` once the data set is built.
 """
 
 from __future__ import annotations
@@ -39,7 +46,7 @@ from typing import Sequence
 import numpy as np
 
 from nni_autotsnet.data import write_video
-from nni_autotsnet.rundir import RESULT_FILE
+from nni_autotsnet.rundir import ARCH_FILE, RESULT_FILE
 
 __all__ = ["CLASSES", "SPLITS", "render", "build_dataset", "main"]
 
@@ -196,13 +203,41 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", default=str(REPO / "experiments" / "tiny32.yaml"))
     parser.add_argument("--seed", type=int, default=0, help="data set seed")
     parser.add_argument("--threads", type=int, default=1, help="trainer.threads and OMP threads")
+    parser.add_argument("--arch", action="append", default=None,
+                        help="'x3d' (the in-space X3D-like point) or an arch.json; repeat for several (default: x3d)")
+    parser.add_argument("--seeds", type=_seeds, default=[0], help="train seeds, comma-separated (default: 0)")
+    parser.add_argument("overrides", nargs="*", metavar="key.sub=value",
+                        help="recipe overrides for every training (e.g. train.ema_decay=0.995)")
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> dict:
-    """Build (or reuse) the data set, train, evaluate; print and return the figures."""
-    from nni_autotsnet.search_space import save_arch, x3d_like_arch
+def _seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers") from None
+    if not seeds:
+        raise argparse.ArgumentTypeError("no seed given")
+    return seeds
 
+
+def _arch_file(spec: str, out: Path) -> tuple[str, Path]:
+    """``(label, arch JSON)`` of one ``--arch``: ``x3d`` is written under ``out``; a path is checked as an arch file."""
+    from nni_autotsnet.search_space import load_arch, save_arch, x3d_like_arch
+    from nni_autotsnet.search_space.arch import arch_digest
+
+    if spec == "x3d":
+        path = out / "x3d_like_tiny32.json"
+        save_arch(x3d_like_arch("tiny32", (0.0018, 0.0024)), path, "tiny32", "sparse")
+        return "x3d", path
+    path = Path(spec).resolve()
+    if path.is_dir():
+        path = path / ARCH_FILE
+    return arch_digest(load_arch(path)[0]), path  # load_arch names the file when it is not an architecture
+
+
+def main(argv: Sequence[str] | None = None) -> dict:
+    """Build (or reuse) the data set; train and evaluate each architecture with each seed; print and return the figures."""
     args = _parser().parse_args(argv)
     out = Path(args.out).resolve()
     data = out / f"data-seed{args.seed}-{args.train_per_class}-{args.val_per_class}-{args.test_per_class}"
@@ -214,28 +249,38 @@ def main(argv: Sequence[str] | None = None) -> dict:
         (data / "done").write_text("")
     timings["data_s"] = time.perf_counter() - start
     lists = {split: data / "annotations" / SPLITS[split] for split in SPLITS}
-    arch = out / "x3d_like_tiny32.json"
-    save_arch(x3d_like_arch("tiny32", (0.0018, 0.0024)), arch, "tiny32", "sparse")
-    run = out / f"run-{data.name}-e{args.epochs or 'cfg'}"
+    archs = [_arch_file(spec, out) for spec in (args.arch or ["x3d"])]
     py = [sys.executable, "-m"]
     overrides = [f"data.train={lists['train']}", f"data.val={lists['val']}", f"data.root={data}",
                  f"data.labels_file={data / 'labels.txt'}", f"data.cache={out / 'frame-cache'}",
                  f"trainer.threads={args.threads}"] + ([f"train.epochs={args.epochs}"] if args.epochs else [])
-    if not (run / RESULT_FILE).is_file():
-        timings["train_s"] = _run(py + ["nni_autotsnet.train", "--arch", str(arch), "--config", args.config,
-                                        "--out", str(run), *overrides], args.threads)
-    timings["evaluate_s"] = _run(py + ["nni_autotsnet.evaluate", "--checkpoint", str(run),
-                                       "--list", str(lists["test"]), "--out", str(run / "eval_test")], args.threads)
-    metrics = json.loads((run / "eval_test" / "metrics.json").read_text())
-    figures = {
-        "test_top1": metrics["top1"], "chance": 1 / len(CLASSES), "num_videos": metrics["num_videos"],
-        "views": metrics.get("views"), "skipped": metrics.get("skipped"), "per_class": metrics.get("per_class"),
-        **{k: round(v, 1) for k, v in timings.items()}, "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-    }
+    overrides += list(args.overrides)
+    rows = []
+    for label, arch in archs:
+        for seed in args.seeds:
+            run = out / f"run-{data.name}-{label}-s{seed}-e{args.epochs or 'cfg'}"
+            row = {"arch": label, "arch_file": arch.name if label == "x3d" else str(arch), "seed": seed}
+            if not (run / RESULT_FILE).is_file():
+                row["train_s"] = _run(py + ["nni_autotsnet.train", "--arch", str(arch), "--config", args.config,
+                                            "--out", str(run), *overrides, f"train.seed={seed}"], args.threads)
+            row["evaluate_s"] = _run(py + ["nni_autotsnet.evaluate", "--checkpoint", str(run), "--list",
+                                           str(lists["test"]), "--out", str(run / "eval_test")], args.threads)
+            metrics = json.loads((run / "eval_test" / "metrics.json").read_text())
+            result = json.loads((run / RESULT_FILE).read_text())
+            row.update(test_top1=metrics["top1"], gflops=result.get("gflops"), num_videos=metrics["num_videos"],
+                       views=metrics.get("views"), skipped=metrics.get("skipped"), per_class=metrics.get("per_class"))
+            rows.append(row)
+            print(f"[generalise] {label}, seed {seed}: test top-1 {100 * metrics['top1']:.1f}% over "
+                  f"{metrics['num_videos']} videos (chance {100 / len(CLASSES):.1f}%)", flush=True)
+    means = {}
+    for label, _ in archs:
+        accs = [r["test_top1"] for r in rows if r["arch"] == label]
+        means[label] = sum(accs) / len(accs)
+        print(f"[generalise] {label}: mean test top-1 {100 * means[label]:.1f}% over seeds {args.seeds} "
+              f"({' / '.join(f'{100 * a:.1f}' for a in accs)})")
+    figures = {"chance": 1 / len(CLASSES), "mean_test_top1": means, "runs": rows, "overrides": list(args.overrides),
+               **{k: round(v, 1) for k, v in timings.items()}, "machine": f"{platform.machine()}, {os.cpu_count()} cores"}
     (out / "figures.json").write_text(json.dumps(figures, indent=1))
-    print(f"[generalise] test top-1 {100 * metrics['top1']:.1f}% over {metrics['num_videos']} videos "
-          f"(chance {100 / len(CLASSES):.1f}%); " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items()))
-    print(json.dumps(figures.get("per_class"), indent=1))
     return figures
 
 

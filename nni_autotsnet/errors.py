@@ -78,6 +78,15 @@ def user_message(err: BaseException) -> str | None:
     return None
 
 
+# Library warnings that every run would print and that ask nothing of the user, silenced while a command runs:
+# * Lightning's note on a checkpoint folder that is not empty: a run folder holds its config.yaml and arch.json
+#   before the first checkpoint by design, and resuming is the explicit --resume;
+# * NNI's advice to wrap DataLoaders with nni.trace: that is for multi-trial NAS, which ships a model to
+#   trials; here each trial runs its one-shot search in-process.
+LIBRARY_NOISE = (r"Checkpoint directory .* exists and is not empty",
+                 r"When using training service to spawn trials, please try to wrap PyTorch DataLoader")
+
+
 def command(main: Callable[..., int | str]) -> Callable[..., int]:
     """Wrap a command's ``main(argv=None) -> int | str``; the wrapped one returns the exit status.
 
@@ -91,7 +100,10 @@ def command(main: Callable[..., int | str]) -> Callable[..., int]:
     @functools.wraps(main)
     def run(argv: Sequence[str] | None = None, *args: Any, **kwargs: Any) -> int:
         try:
-            status = main(argv, *args, **kwargs)
+            with warnings.catch_warnings():
+                for message in LIBRARY_NOISE:
+                    warnings.filterwarnings("ignore", message=message)
+                status = main(argv, *args, **kwargs)
         except SystemExit as exit_:  # argparse printed its usage or help
             if exit_.code is None or isinstance(exit_.code, int):
                 return exit_.code or 0

@@ -326,3 +326,20 @@ def test_command_handles_argparse_exits_and_prints_a_summary_on_rank_zero_only(c
     assert main(["--n", "3"]) == 0 and capsys.readouterr().out == "summary 3\n"
     monkeypatch.setattr(rank_zero_only, "rank", 1, raising=False)  # a DDP rank other than zero
     assert main(["--n", "3"]) == 0 and capsys.readouterr().out == ""
+
+
+def test_a_command_silences_the_library_notes_that_ask_nothing_of_the_user_and_keeps_other_warnings():
+    import warnings
+
+    @command
+    def main(argv=None):
+        warnings.warn("Checkpoint directory /runs/x exists and is not empty.", UserWarning)
+        warnings.warn("When using training service to spawn trials, please try to wrap PyTorch DataLoader with "
+                      "nni.trace", RuntimeWarning)
+        warnings.warn("a warning of the project's own", UserWarning)
+        return 0
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        assert main([]) == 0
+    assert [str(w.message) for w in seen] == ["a warning of the project's own"]

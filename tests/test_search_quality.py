@@ -105,6 +105,7 @@ def test_the_comparison_uses_the_ground_truth_as_random_search(truth, quick, tmp
     assert "random, selected by validation accuracy" in set(table["model"])
     curve = pd.read_csv(tmp_path / "anytime.csv")
     assert list(curve["n"]) == [1, 2, 3] and (tmp_path / "anytime.png").is_file()
+    assert (tmp_path / "fig2_accuracy_vs_gflops.png").stat().st_size > 10_000  # the supplement's Figure 2 analog
     figures = dict(pd.read_csv(tmp_path / "figures.csv").itertuples(index=False))
     assert 0 <= figures["p_random_curve"] <= 1 and figures["search_min_each"] > 0
     assert figures["random_minutes_from_ground_truth"] == 1.0
