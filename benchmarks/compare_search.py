@@ -14,7 +14,8 @@ shortlist trainings included) and its architecture trained from scratch with eve
 Output, in ``--out``: ``searches/seed{S}/``, ``train/searched-s{S}-seed{T}/`` (each with
 ``eval_<protocol>/``), ``compare.md`` / ``compare.csv`` (the table), ``figures.csv``, ``anytime.csv``
 and ``anytime.png`` (the compute-matched random-search curve with the searched point),
-``fig2_accuracy_vs_gflops.png``. Welch's p (unequal variances) compares the searched runs with
+``fig2_accuracy_vs_gflops.png`` (the supplement's Figure 2 analog) and ``shortlists.csv`` (each
+search's ranking, its winner marked). Welch's p (unequal variances) compares the searched runs with
 the selected random architecture's; at equal compute, ``p_random_curve`` is the share of random
 orders whose selected architecture tests at least as well as the searched mean (a bootstrap
 p-value). Resumable like the other comparison scripts; GFLOPs are multiply-adds per view.
@@ -184,6 +185,18 @@ class SearchComparison:
                                      and mean > curve["mean"].iloc[n - 1])}
         return table, figures, curve, minutes_source
 
+    def shortlists(self) -> pd.DataFrame:
+        """Every search's ``ranking.csv`` without its arch JSON, a ``search seed`` column first, the winner marked."""
+        from nni_autotsnet.shortlist import read_shortlist
+
+        frames = []
+        for s in self.search_seeds:
+            frame = read_shortlist(self.search_dir(s)).drop(columns="arch_json")
+            frame.insert(0, "search seed", s)
+            frame["searched"] = frame["arch"] == self._digest(s)
+            frames.append(frame)
+        return pd.concat(frames, ignore_index=True)
+
     def _digest(self, s: int) -> str:
         from nni_autotsnet.search_space import load_arch
         from nni_autotsnet.search_space.arch import arch_digest
@@ -196,11 +209,16 @@ class SearchComparison:
         table.to_csv(self.out / "compare.csv", index=False)
         pd.DataFrame(list(figures.items()), columns=["figure", "value"]).to_csv(self.out / "figures.csv", index=False)
         curve.to_csv(self.out / "anytime.csv", index=False)
+        shortlists = self.shortlists()
+        shortlists.to_csv(self.out / "shortlists.csv", index=False)
         self._plot(table, figures, curve)
         text = "\n".join([f"# Searched against random search ({self.protocol} test views)", "",
                           f"Compute of a random training: {source}.", "",
                           to_markdown(table.round(4)), "",
-                          to_markdown(pd.DataFrame(list(figures.items()), columns=["figure", "value"]).round(4)), ""])
+                          to_markdown(pd.DataFrame(list(figures.items()), columns=["figure", "value"]).round(4)), "",
+                          "Each search's ranking (`ranking.csv`: the distinct in-window candidates drawn from its alpha; "
+                          "scratch_acc: the shortlist training's validation accuracy):", "",
+                          to_markdown(shortlists.round(4)), ""])
         (self.out / "compare.md").write_text(text)
         return text
 
