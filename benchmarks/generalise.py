@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import json
 import os
 import platform
@@ -255,10 +256,12 @@ def main(argv: Sequence[str] | None = None) -> dict:
                  f"data.labels_file={data / 'labels.txt'}", f"data.cache={out / 'frame-cache'}",
                  f"trainer.threads={args.threads}"] + ([f"train.epochs={args.epochs}"] if args.epochs else [])
     overrides += list(args.overrides)
+    # a finished run is reused, so its folder names the recipe: other overrides, other runs
+    recipe = "-r" + hashlib.sha1(" ".join(args.overrides).encode()).hexdigest()[:8] if args.overrides else ""
     rows = []
     for label, arch in archs:
         for seed in args.seeds:
-            run = out / f"run-{data.name}-{label}-s{seed}-e{args.epochs or 'cfg'}"
+            run = out / f"run-{data.name}-{label}-s{seed}-e{args.epochs or 'cfg'}{recipe}"
             row = {"arch": label, "arch_file": arch.name if label == "x3d" else str(arch), "seed": seed}
             if not (run / RESULT_FILE).is_file():
                 row["train_s"] = _run(py + ["nni_autotsnet.train", "--arch", str(arch), "--config", args.config,
