@@ -25,8 +25,9 @@ writes it as a Kinetics download would be on disk, then runs the project's comma
 Several classes (blinking at 3 against 0.8 Hz, growing against shrinking) are told apart by when
 things happen, which a two-stream network sees in its dense stream and a sparse-only X3D-like one
 sees in few frames. The data set is built once per ``--out`` (same seed, same bytes) and reused; a
-finished training run is reused too (delete its ``OUT/run-*`` folder to train again), so two
-processes with different ``--arch`` can share one ``--out`` once the data set is built.
+finished training run is reused too (delete its ``OUT/run-*`` folder to train again; the folder names
+the recipe overrides by a hash), so two processes with different ``--arch`` can share one ``--out``
+once the data set is built. The figures of a call go to ``OUT/figures[-r<hash>].json``.
 """
 
 from __future__ import annotations
@@ -283,7 +284,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
               f"({' / '.join(f'{100 * a:.1f}' for a in accs)})")
     figures = {"chance": 1 / len(CLASSES), "mean_test_top1": means, "runs": rows, "overrides": list(args.overrides),
                **{k: round(v, 1) for k, v in timings.items()}, "machine": f"{platform.machine()}, {os.cpu_count()} cores"}
-    (out / "figures.json").write_text(json.dumps(figures, indent=1))
+    (out / f"figures{recipe}.json").write_text(json.dumps(figures, indent=1))
     return figures
 
 
