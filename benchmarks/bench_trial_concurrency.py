@@ -32,10 +32,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _epochs(config_path: str, scale: float) -> str:
     """The config's ``search.epochs`` per part times ``scale`` (at least one), as an override value."""
-    c = load_config(config_path)
-    epochs = c.search.epochs if isinstance(c.search.epochs, dict) else dict.fromkeys(("sparse", "fusion", "all"),
-                                                                                        c.search.epochs)
-    return "{" + ", ".join(f"{part}: {max(1, round(n * scale))}" for part, n in epochs.items()) + "}"
+    parts = load_config(config_path).search.parts
+    return "{" + ", ".join(f"{p.name}: {max(1, round(p.epochs * scale))}" for p in parts) + "}"
 
 
 def _search(config: str, beta: str, threads: int, epochs: str, out: Path) -> subprocess.Popen:
