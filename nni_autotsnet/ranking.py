@@ -364,9 +364,14 @@ def _score(models, train_data, eval_data, calibration_batches, batch_size, num_w
 # ------------------------------------------------------------------------------------------------
 # The ranking table
 # ------------------------------------------------------------------------------------------------
-def write_ranking_table(rows: Iterable[Mapping[str, Any]], path: str | Path) -> pd.DataFrame:
-    """Write ``rows`` (dicts with :data:`RANKING_COLUMNS`, optionally :data:`OPTIONAL_COLUMNS`) as a ranking CSV."""
-    frame = pd.DataFrame(list(rows))
+def write_ranking_table(rows: Iterable[Mapping[str, Any]], path: str | Path,
+                        columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """Write ``rows`` (dicts with :data:`RANKING_COLUMNS`, optionally :data:`OPTIONAL_COLUMNS`) as a ranking CSV.
+
+    ``columns`` names the columns of a table with no rows (its header is still written).
+    """
+    rows = list(rows)
+    frame = pd.DataFrame(rows) if rows else pd.DataFrame(columns=list(columns or RANKING_COLUMNS))
     missing = [c for c in RANKING_COLUMNS if c not in frame.columns]
     if missing:
         raise RankingError(f"{path}: the rows lack the column {missing[0]!r} (need {list(RANKING_COLUMNS)})")

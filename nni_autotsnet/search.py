@@ -360,7 +360,7 @@ def _rank_and_shortlist(config: ExperimentConfig, out: Path, fixed: dict, train_
     Returns the search's architecture (the winner, or ``fixed``: the most likely one) and the
     shortlist's summary for ``result.json``. A ranking that a killed run wrote is reused. On rank zero only.
     """
-    from nni_autotsnet.ranking import RANKING_FILE
+    from nni_autotsnet.ranking import RANKING_FILE, read_ranking_table
     from nni_autotsnet.shortlist import rank_search, run_shortlist
 
     s, parts = config.search, config.search.parts
@@ -372,9 +372,14 @@ def _rank_and_shortlist(config: ExperimentConfig, out: Path, fixed: dict, train_
                    if s.latency_table is not None else None)
         say(f"ranking: {s.rank_candidates} candidates from the last part's alpha, scored on its supernet")
         table = rank_search(config, last, out, train_ds, val_ds, latency)
-        say(f"ranking: {len(table)} distinct candidates in {out / RANKING_FILE}; the best scores "
-            f"{table['inherited_acc'].iloc[0]:.3f} on the supernet")
-    if s.shortlist == 0:
+        if table.empty:
+            say(f"ranking: none of the architectures drawn from the last part's alpha is inside the cost window "
+                f"(alpha's mass lies outside it, e.g. a search without the cost term); {out / RANKING_FILE} is "
+                f"empty" + ("; no shortlist: the search keeps its most likely architecture" if s.shortlist else ""))
+        else:
+            say(f"ranking: {len(table)} distinct candidates in {out / RANKING_FILE}; the best scores "
+                f"{table['inherited_acc'].iloc[0]:.3f} on the supernet")
+    if s.shortlist == 0 or read_ranking_table(out / RANKING_FILE).empty:
         return fixed, None
     say(f"shortlist: training the top {s.shortlist} of {out / RANKING_FILE} from scratch")
     row, table, seconds = run_shortlist(config, last, out)

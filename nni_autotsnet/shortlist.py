@@ -41,6 +41,8 @@ from nni_autotsnet.supernet import Part
 __all__ = ["SHORTLIST_DIR", "draw_candidates", "rank_search", "read_shortlist", "run_shortlist", "ranked_arch"]
 
 SHORTLIST_DIR = "shortlist"  # <search>/shortlist/<digest>/: the shortlist's training runs
+# the columns of a search's ranking.csv (and latency_ms with a latency table): the header of an empty one
+RANKED_COLUMNS = ("arch", "gflops", "inherited_acc", "scratch_acc", "rank", "params", "probability", "arch_json")
 
 
 def draw_candidates(alpha: Mapping[str, Mapping[str, Any]], fixed: Mapping[str, Any], n: int, seed: int = 0,
@@ -85,6 +87,8 @@ def rank_search(config: ExperimentConfig, part: Part, search_dir: Path, train_ds
         return window is None or window[0] <= cost.flops(arch) / 1e9 <= window[1]
 
     drawn = draw_candidates(part.alpha["alpha"], part.fixed, s.rank_candidates, seed=s.seed, accept=accept)
+    if not drawn:  # alpha holds (almost) no mass inside the window, e.g. a search without the cost term (beta 0)
+        return write_ranking_table([], search_dir / RANKING_FILE, columns=RANKED_COLUMNS)
     archs = [arch for arch, _ in drawn]
     accuracy = inherited_accuracy(part.path, archs, train_ds, val_ds, calibration_batches=s.rank_calibration_batches,
                                   batch_size=config.data.batch_size, num_workers=config.data.num_workers, seed=s.seed)

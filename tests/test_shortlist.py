@@ -81,3 +81,20 @@ def test_export_rank_errors_name_the_file(search_dir, tmp_path, capsys):
     assert str(search_dir / "ranking.csv") in err and "rank 9" in err
     assert export_cli.main([str(tmp_path), "--rank", "1", "--out", str(tmp_path / "f")]) == 2
     assert str(tmp_path) in capsys.readouterr().err
+
+
+def test_a_search_whose_alpha_draws_nothing_in_the_window_ends_with_an_empty_ranking(small_bench, tmp_path, capsys):
+    # beta 0 (no cost term) and a window no architecture of the space reaches: every draw is rejected
+    out = tmp_path / "search"
+    assert search_main(["--config", "experiments/tiny.yaml", "--out", str(out), f"data.benchmark={small_bench}",
+                        "search.parts=[all]", "search.epochs={all: 1}", "search.num_samples=2", "search.beta=0",
+                        "search.flops_window=[0.0001, 0.0002]", "search.metric_samples=8", "search.rank_candidates=4",
+                        "search.shortlist=2", "search.shortlist_epochs=1", "data.batch_size=4", "data.num_workers=0",
+                        "trainer.threads=1"]) == 0
+    table = read_ranking_table(out / "ranking.csv")
+    assert table.empty and {"rank", "arch", "inherited_acc", "arch_json"} <= set(table.columns)
+    assert "none of the architectures drawn" in capsys.readouterr().out
+    result = json.loads((out / "result.json").read_text())
+    assert result["shortlist"] is None and not result["in_window"]
+    assert load_arch(out / "arch.json")[0] == load_arch(out / "part1_all" / "arch.json")[0]  # the most likely one
+    assert not (out / "shortlist").exists()
