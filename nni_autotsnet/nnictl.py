@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 from nni_autotsnet.rundir import RESULT_FILE
 
-__all__ = ["NnictlExperiment", "TrialInfo", "free_port", "nnictl_command", "trial_search_config"]
+__all__ = ["applied_parameters", "NnictlExperiment", "TrialInfo", "free_port", "nnictl_command", "trial_search_config"]
 
 
 def nnictl_command() -> str:
@@ -98,7 +98,8 @@ class NnictlExperiment:
             params = job.hyperParameters[-1].parameters if job.hyperParameters else {}
             final = job.finalMetricData[-1].data if job.finalMetricData else None
             inter = [m.data for m in metrics.get(job.trialJobId, []) if m.type == "PERIODICAL"]
-            out.append(TrialInfo(job.trialJobId, job.status, dict(params), Path(job.logPath) if job.logPath else None,
+            directory = Path(job.logPath) if job.logPath else None
+            out.append(TrialInfo(job.trialJobId, job.status, applied_parameters(directory, params), directory,
                                  final if isinstance(final, dict) else {"default": final} if final is not None else None,
                                  [m if isinstance(m, dict) else {"default": m} for m in inter]))
         return sorted(out, key=lambda t: t.id)
@@ -130,6 +131,39 @@ class NnictlExperiment:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+def applied_parameters(directory: Path | None, parameters: dict[str, Any]) -> dict[str, Any]:
+    """A trial's parameters as the trial applied them: each read back from the config.yaml it wrote, where it has one.
+
+    NNI 3.0's local training service can show a trial with another trial's parameters when trials start
+    together (microsoft/nni#5726); the trial's own config is what it ran. A parameter is a config key
+    (dotted, or a name of :data:`~nni_autotsnet.config.NNI_PARAMETER_KEYS`).
+    """
+    import yaml
+
+    from nni_autotsnet.config import NNI_PARAMETER_KEYS
+    from nni_autotsnet.rundir import CONFIG_FILE, read_config
+
+    if directory is None or not (directory / CONFIG_FILE).is_file():
+        return dict(parameters)
+    try:
+        config = read_config(directory)
+    except (OSError, ValueError, yaml.YAMLError):  # a config being written, or not YAML: the manager's values
+        return dict(parameters)
+    applied = {}
+    for name, value in parameters.items():
+        node: Any = config
+        for part in NNI_PARAMETER_KEYS.get(name, name).split("."):
+            if isinstance(node, dict) and part in node:
+                node = node[part]
+            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                node = node[int(part)]
+            else:
+                node = value
+                break
+        applied[name] = node
+    return applied
 
 
 def trial_table(trials: list[TrialInfo]) -> list[dict[str, Any]]:

@@ -50,3 +50,16 @@ def test_commented_remote_and_kubernetes_services_are_valid(tmp_path, monkeypatc
     assert [s["trainingService"]["platform"] for s in services] == ["remote", "kubeflow"]
     for service in services:
         ExperimentConfig(**{**base, **service}).canonical_copy()  # raises on a bad or missing key
+
+
+def test_a_trials_parameters_are_read_back_from_the_config_it_ran(tmp_path):
+    # NNI 3.0 can show a trial with another trial's parameters when trials start together (microsoft/nni#5726)
+    from nni_autotsnet.nnictl import applied_parameters
+
+    manager = {"beta": 0, "t_min": 1.0, "search.num_samples": 9, "unknown.key": "x"}
+    assert applied_parameters(None, manager) == manager and applied_parameters(tmp_path, manager) == manager
+    (tmp_path / "config.yaml").write_text("search:\n  beta: 0.3\n  flops_window: [0.0018, 0.0024]\n  num_samples: 2\n")
+    assert applied_parameters(tmp_path, manager) == {"beta": 0.3, "t_min": 0.0018, "search.num_samples": 2,
+                                                     "unknown.key": "x"}
+    (tmp_path / "config.yaml").write_text("search: [unclosed\n")  # being written: the manager's values
+    assert applied_parameters(tmp_path, manager) == manager
