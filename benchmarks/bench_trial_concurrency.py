@@ -38,10 +38,10 @@ def _epochs(config_path: str, scale: float) -> str:
 
 def _search(config: str, beta: str, threads: int, epochs: str, out: Path) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    log = (out.parent / f"{out.name}.log").open("w")
-    return subprocess.Popen([sys.executable, "-m", "nni_autotsnet.search", "--config", config, "--out", str(out),
-                             f"search.beta={beta}", f"trainer.threads={threads}", f"search.epochs={epochs}"],
-                            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO)
+    with (out.parent / f"{out.name}.log").open("w") as log:  # the child keeps its own copy of the handle
+        return subprocess.Popen([sys.executable, "-m", "nni_autotsnet.search", "--config", config, "--out", str(out),
+                                 f"search.beta={beta}", f"trainer.threads={threads}", f"search.epochs={epochs}"],
+                                stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO)
 
 
 def _wait(procs: list[subprocess.Popen]) -> None:

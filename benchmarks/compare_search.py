@@ -33,7 +33,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from nni_autotsnet.benchmarking import EPOCH_CLOCK_FILE, EpochClock, search_seconds, truth_run_dir
+from nni_autotsnet.benchmarking import EPOCH_CLOCK_FILE, EpochClock, search_seconds, seed_list, truth_run_dir
 
 from nni_autotsnet.config import load_config  # noqa: E402
 from nni_autotsnet.results import to_markdown  # noqa: E402
@@ -52,6 +52,7 @@ class SearchComparison:
 
         self.config_path, self.overrides, self.out, self.truth = config_path, list(overrides), out, truth
         self.search_seeds, self.train_seeds = list(search_seeds), list(train_seeds)
+        self._truth: tuple[pd.DataFrame, pd.DataFrame, list[int]] | None = None
         c = load_config(config_path, self.overrides)
         self.protocol = canonical_views(c.train.eval_views or get_preset(c.data.preset).views)[2]
 
@@ -117,10 +118,16 @@ class SearchComparison:
         return [sum(own) / len(own)] * len(random), "this comparison's trainings (mean, one per random architecture)"
 
     def truth_tables(self) -> tuple[pd.DataFrame, pd.DataFrame, list[int]]:
-        """The ground truth's X3D-like row, its random architectures' rows and its train seeds."""
-        truth = pd.read_csv(self.truth / "archs.csv", dtype={"arch": str})
-        seeds = [int(c.split("_s")[1]) for c in truth.columns if c.startswith("top1_s")]
-        return truth[truth["arch"] == "x3d"], truth[truth["arch"] != "x3d"].reset_index(drop=True), seeds
+        """The ground truth's X3D-like row, its random architectures' rows and its train seeds (read once)."""
+        if self._truth is None:
+            truth = pd.read_csv(self.truth / "archs.csv", dtype={"arch": str})
+            seeds = [int(c.split("_s")[1]) for c in truth.columns if c.startswith("top1_s")]
+            self._truth = truth[truth["arch"] == "x3d"], truth[truth["arch"] != "x3d"].reset_index(drop=True), seeds
+        return self._truth
+
+    def searched_accuracies(self, s: int) -> list[float]:
+        """Test top-1 (%) of search seed ``s``'s architecture, one per train seed."""
+        return [100 * json.loads(self.eval_file(self.train_dir(s, t)).read_text())["top1"] for t in self.train_seeds]
 
     def table(self) -> tuple[pd.DataFrame, dict[str, float], pd.DataFrame, str]:
         """The comparison table, its figures, the anytime curve and where a random training's minutes came from."""
@@ -152,7 +159,7 @@ class SearchComparison:
 
         rows, searched, search_min = [], [], []
         for s in self.search_seeds:
-            acc = [100 * json.loads(self.eval_file(self.train_dir(s, t)).read_text())["top1"] for t in self.train_seeds]
+            acc = self.searched_accuracies(s)
             result = json.loads((self.search_dir(s) / RESULT_FILE).read_text())
             searched += acc
             search_min.append(self.search_minutes(s))
@@ -264,8 +271,7 @@ class SearchComparison:
             add("x3d", "x3d", r["gflops"], [r[f"top1_s{s}"] for s in seeds])
         for s in self.search_seeds:
             gflops = json.loads((self.search_dir(s) / RESULT_FILE).read_text())["gflops"]
-            add("searched", self._digest(s), gflops,
-                [100 * json.loads(self.eval_file(self.train_dir(s, t)).read_text())["top1"] for t in self.train_seeds])
+            add("searched", self._digest(s), gflops, self.searched_accuracies(s))
         selected = table[table["model"].str.startswith("random, selected")].iloc[0]
         arch_rows.append({"label": "best of random", "architecture": selected["architecture"],
                           GFLOPS_LABEL: selected["GFLOPs per view (multiply-adds)"], "n": selected["n"],
@@ -275,17 +281,13 @@ class SearchComparison:
         plot_fig2(pd.DataFrame(seed_rows), pd.DataFrame(arch_rows), window, self.out / "fig2_accuracy_vs_gflops.png")
 
 
-def _seeds(text: str) -> list[int]:
-    return [int(s) for s in text.split(",") if s.strip()]
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python benchmarks/compare_search.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", required=True)
     parser.add_argument("--truth", type=Path, required=True, help="benchmarks/ground_truth.py --x3d's --out")
     parser.add_argument("--out", type=Path, default=Path("runs/compare-search"))
-    parser.add_argument("--search-seeds", type=_seeds, default=[0, 1, 2])
-    parser.add_argument("--train-seeds", type=_seeds, default=[0, 1, 2])
+    parser.add_argument("--search-seeds", type=seed_list, default=[0, 1, 2])
+    parser.add_argument("--train-seeds", type=seed_list, default=[0, 1, 2])
     parser.add_argument("--lane", default="0/1", help="K/N: this process runs every N-th unit from the K-th")
     parser.add_argument("overrides", nargs="*", metavar="key.sub=value")
     args = parser.parse_args(argv)

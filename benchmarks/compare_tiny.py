@@ -48,7 +48,7 @@ from typing import Any, Callable, Sequence
 
 import pandas as pd
 
-from nni_autotsnet.benchmarking import EPOCH_CLOCK_FILE, EpochClock, Unit, search_seconds
+from nni_autotsnet.benchmarking import EPOCH_CLOCK_FILE, EpochClock, Unit, search_seconds, seed_list
 from nni_autotsnet.config import ExperimentConfig, load_config
 from nni_autotsnet.results import to_markdown
 from nni_autotsnet.rundir import ARCH_FILE, CHECKPOINT_FILE, CONFIG_FILE, RANDOM_FILE, RANKING_FILE, RESULT_FILE
@@ -394,20 +394,13 @@ def _digest(arch_file: Path) -> str:
     return arch_digest(load_arch(arch_file)[0])
 
 
-def _seeds(text: str) -> list[int]:
-    seeds = [int(s) for s in text.split(",") if s.strip()]
-    if not seeds or len(set(seeds)) != len(seeds):
-        raise argparse.ArgumentTypeError(f"{text!r}: expected distinct integers separated by commas")
-    return seeds
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", default="experiments/random_tiny.yaml",
                         help="experiment YAML with the search, training and random sections")
     parser.add_argument("--out", default="runs/compare-tiny", help="output folder (resumed when it exists)")
-    parser.add_argument("--search-seeds", type=_seeds, default=[0, 1, 2], metavar="S,S,...")
-    parser.add_argument("--train-seeds", type=_seeds, default=[0, 1, 2], metavar="T,T,...",
+    parser.add_argument("--search-seeds", type=seed_list, default=[0, 1, 2], metavar="S,S,...")
+    parser.add_argument("--train-seeds", type=seed_list, default=[0, 1, 2], metavar="T,T,...",
                         help="the first one also trains the random architectures")
     parser.add_argument("--random", type=int, default=16, help="random architectures (each trained once)")
     parser.add_argument("--calibration-batches", type=int, default=10,

@@ -47,6 +47,7 @@ from typing import Sequence
 
 import numpy as np
 
+from nni_autotsnet.benchmarking import seed_list
 from nni_autotsnet.data import write_video
 from nni_autotsnet.rundir import ARCH_FILE, RESULT_FILE
 
@@ -207,20 +208,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=1, help="trainer.threads and OMP threads")
     parser.add_argument("--arch", action="append", default=None,
                         help="'x3d' (the in-space X3D-like point) or an arch.json; repeat for several (default: x3d)")
-    parser.add_argument("--seeds", type=_seeds, default=[0], help="train seeds, comma-separated (default: 0)")
+    parser.add_argument("--seeds", type=seed_list, default=[0], help="train seeds, comma-separated (default: 0)")
     parser.add_argument("overrides", nargs="*", metavar="key.sub=value",
                         help="recipe overrides for every training (e.g. train.ema_decay=0.995)")
     return parser
-
-
-def _seeds(text: str) -> list[int]:
-    try:
-        seeds = [int(s) for s in text.split(",") if s.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers") from None
-    if not seeds:
-        raise argparse.ArgumentTypeError("no seed given")
-    return seeds
 
 
 def _arch_file(spec: str, out: Path) -> tuple[str, Path]:

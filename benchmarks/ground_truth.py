@@ -42,7 +42,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from nni_autotsnet.benchmarking import TRUTH_ARCHS_DIR, truth_arch_file, truth_run_dir
+from nni_autotsnet.benchmarking import TRUTH_ARCHS_DIR, seed_list, truth_arch_file, truth_run_dir
 from nni_autotsnet.config import ExperimentConfig, load_config
 from nni_autotsnet.results import to_markdown
 from nni_autotsnet.rundir import CHECKPOINT_FILE, MODEL_FILE, RESULT_FILE
@@ -193,10 +193,6 @@ class GroundTruth:
         (self.out / "ground_truth.md").write_text("\n".join(lines))
 
 
-def _seeds(text: str) -> list[int]:
-    return [int(s) for s in text.split(",") if s.strip()]
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python benchmarks/ground_truth.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", required=True, help="experiment YAML with a random: section and a window")
@@ -204,7 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--archs", type=int, default=16, help="random-search architectures, in its order")
     parser.add_argument("--x3d", action="store_true", help="also the in-space X3D-like baseline ('x3d')")
     parser.add_argument("--only", default="", help="comma-separated digests (or x3d) to keep: a recipe probe")
-    parser.add_argument("--train-seeds", type=_seeds, default=[0, 1, 2], help="e.g. 0,1,2")
+    parser.add_argument("--train-seeds", type=seed_list, default=[0, 1, 2], help="e.g. 0,1,2")
     parser.add_argument("--lane", default="0/1", help="K/N: this process runs every N-th unit from the K-th")
     parser.add_argument("--summary", action="store_true", help="only write the summary of the finished units "
                         "(with no runs in --out: recompute the figures of its archs.csv)")

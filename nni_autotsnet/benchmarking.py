@@ -9,6 +9,7 @@ the package, so the scripts import them by name instead of from a sibling file p
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ import pytorch_lightning as pl
 
 from nni_autotsnet.rundir import RESULT_FILE
 
-__all__ = ["Unit", "EpochClock", "EPOCH_CLOCK_FILE", "search_seconds", "TRUTH_ARCHS_DIR", "truth_arch_file",
+__all__ = ["seed_list", "Unit", "EpochClock", "EPOCH_CLOCK_FILE", "search_seconds", "TRUTH_ARCHS_DIR", "truth_arch_file",
            "truth_run_dir"]
 
 EPOCH_CLOCK_FILE = "search_epochs.json"  # a benchmark search directory's {part folder: {epoch: seconds}}
@@ -80,3 +81,14 @@ def search_seconds(search_dir: Path) -> float:
     if clock.is_file():
         return sum(sum(part.values()) for part in json.loads(clock.read_text()).values())
     return float(json.loads((search_dir / RESULT_FILE).read_text())["seconds"])
+
+
+def seed_list(text: str) -> list[int]:
+    """``--seeds 0,1,2`` for argparse: distinct integers separated by commas (an ``ArgumentTypeError`` otherwise)."""
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        seeds = []
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected distinct integers separated by commas")
+    return seeds

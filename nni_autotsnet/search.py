@@ -367,6 +367,7 @@ def _rank_and_shortlist(config: ExperimentConfig, out: Path, fixed: dict, train_
     if s.rank_candidates == 0 or not is_rank_zero():
         return fixed, None
     last = read_part(part_folder(out, len(parts), parts[-1].name))
+    table = None  # a ranking a killed run wrote is read only if the shortlist needs it
     if not (out / RANKING_FILE).is_file():
         latency = (search_latency_fn(config, last.fixed, train_ds.num_classes)
                    if s.latency_table is not None else None)
@@ -379,7 +380,9 @@ def _rank_and_shortlist(config: ExperimentConfig, out: Path, fixed: dict, train_
         else:
             say(f"ranking: {len(table)} distinct candidates in {out / RANKING_FILE}; the best scores "
                 f"{table['inherited_acc'].iloc[0]:.3f} on the supernet")
-    if s.shortlist == 0 or read_ranking_table(out / RANKING_FILE).empty:
+    if s.shortlist == 0:
+        return fixed, None
+    if (table if table is not None else read_ranking_table(out / RANKING_FILE)).empty:
         return fixed, None
     say(f"shortlist: training the top {s.shortlist} of {out / RANKING_FILE} from scratch")
     row, table, seconds = run_shortlist(config, last, out)
