@@ -59,3 +59,40 @@ def test_arch_options_take_x3d_a_search_folder_or_a_file_and_name_a_bad_one(tmp_
         g._arch_file(str(tmp_path / "bad.json"), tmp_path)
     with pytest.raises(SystemExit):
         g._parser().parse_args(["--seeds", "a,b"])
+
+
+def test_the_fast_family_differs_from_steady_only_every_other_stride_and_a_sparse_clip_cannot_tell(tmp_path):
+    """Same draws, another class: identical in state A, changed in state B (period 2 x stride); through H.264 and
+    PyAV a clip's dense frames (stride apart) show the change at every other frame, its sparse ones (2 x stride
+    apart, from a state-A start) match the steady video."""
+    from nni_autotsnet.data import write_video
+    from nni_autotsnet.data.clip_sampling import clip_times
+
+    g = _generalise()
+    stride = 4
+    assert g.FAMILIES["fast"][0] == "steady" and len(set(g.FAMILIES["fast"])) == 5
+    for seed in range(3):
+        steady, fps = g.render_fast("steady", np.random.default_rng(seed), stride)
+        for label in g.FAST_CLASSES[1:]:
+            video, fps_x = g.render_fast(label, np.random.default_rng(seed), stride)
+            assert fps_x == fps and video.shape == steady.shape
+            changed = np.flatnonzero((video != steady).any(axis=(1, 2, 3)))
+            phase = [p for p in range(2 * stride)
+                     if np.array_equal(changed, np.flatnonzero((np.arange(len(video)) + p) // stride % 2 == 1))]
+            assert len(phase) == 1, (label, seed, changed[:12])  # exactly the square wave, no other difference
+    # through the encoder and the decoder, the model's way: 8 frames `stride` apart
+    steady, fps = g.render_fast("steady", np.random.default_rng(7), stride)
+    shake, _ = g.render_fast("shake sideways", np.random.default_rng(7), stride)
+    a_frames = np.flatnonzero(~(shake != steady).any(axis=(1, 2, 3)))
+    paths = []
+    for name, video in (("steady", steady), ("shake", shake)):
+        paths.append(tmp_path / f"{name}.mp4")
+        write_video(paths[-1], video, fps=fps)
+    clips = []
+    for path in paths:
+        with VideoReader(str(path)) as reader:
+            times = clip_times(int(a_frames[0]), 8, stride, reader.info)
+            clips.append(reader.frames_at(times).frames.astype(float))
+    diff = np.abs(clips[0] - clips[1]).mean(axis=(1, 2, 3))
+    assert diff[::2].max() < 2.0, diff  # what a sparse stream with alpha 2 sees: the same video
+    assert diff[1::2].min() > 4 * max(diff[::2].max(), 0.5), diff  # what the dense stream adds: the shake
