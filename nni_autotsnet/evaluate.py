@@ -72,6 +72,13 @@ def _config_for(checkpoint: Path, config: str | Path | None) -> ExperimentConfig
     return load_config(config)
 
 
+def test_protocol(config: ExperimentConfig, views: str | None = None) -> str:
+    """The views a test video gets: ``views``, else ``train.eval_views``, else the data preset's protocol."""
+    from nni_autotsnet.data import get_preset
+
+    return canonical_views(views or config.train.eval_views or get_preset(config.data.preset).views)[2]
+
+
 def test_dataset(config: ExperimentConfig, list_file: str | Path | None, views: str):
     """The test split's dataset: ``list_file``, or the benchmark's ``test.csv``; classes as in training."""
     from nni_autotsnet.data import make_dataset
@@ -126,8 +133,6 @@ def evaluate(checkpoint: str | Path, views: str | None = None, config: str | Pat
     ``drop_stream="dense"`` evaluates the same weights with the dense stream's contribution replaced
     by zeros (:func:`nni_autotsnet.models.ablation.drop_dense_stream`).
     """
-    from nni_autotsnet.data import get_preset
-
     if drop_stream is not None and drop_stream not in STREAMS:
         raise EvalError(f"--drop-stream {drop_stream}: one of {', '.join(STREAMS)}")
     path = resolve_checkpoint(checkpoint)
@@ -138,7 +143,7 @@ def evaluate(checkpoint: str | Path, views: str | None = None, config: str | Pat
         raise EvalError(f"{path}: --drop-stream {drop_stream}: this model (parts {info['parts']!r}) has no "
                         f"{drop_stream} stream to drop") from None
     cfg = _config_for(path, config)
-    clips, crops, protocol = canonical_views(views or cfg.train.eval_views or get_preset(cfg.data.preset).views)
+    clips, crops, protocol = canonical_views(test_protocol(cfg, views))
     dataset = test_dataset(cfg, list_file, protocol)
     if dataset.num_classes != info["num_classes"]:
         raise EvalError(f"{dataset.videos.source}: {dataset.num_classes} classes, but {path} classifies "

@@ -87,11 +87,15 @@ def test_supernet_modes_are_ranked_against_the_seed_means(truth, quick, tmp_path
         shutil.copy(truth / name, summary / name)
     assert _script("supernet_ranking").main(["--config", CONFIG, "--truth", str(summary), "--out", str(tmp_path),
                                              "--modes", "uniform,sandwich-distill", "--epochs", "1",
-                                             "--calibration-batches", "1", *quick]) == 0
+                                             "--calibration-batches", "1", "--score-on", "val", "--score-on", "test",
+                                             *quick]) == 0
     modes = pd.read_csv(tmp_path / "modes.csv")
-    assert list(modes["mode"]) == ["uniform", "sandwich-distill"]
+    assert list(modes["mode"]) == ["uniform", "uniform", "sandwich-distill", "sandwich-distill"]
+    assert list(modes["scored on"])[:2] == ["the validation split, the config's views", "the test split, the config's test views"]
+    on_test = pd.read_csv(tmp_path / "uniform" / "ranking-test-cal1.csv", dtype={"arch": str})
+    assert len(on_test) == 3 and on_test["inherited_acc"].between(0, 1).all()
     assert modes["precision@3"].between(0, 1).all() and (modes["supernet minutes"] > 0).all()
-    ranking = pd.read_csv(tmp_path / "uniform" / "ranking.csv", dtype={"arch": str})
+    ranking = pd.read_csv(tmp_path / "uniform" / "ranking-cal1.csv", dtype={"arch": str})
     assert len(ranking) == 3 and "x3d" not in set(ranking["arch"])  # the draws of the space only
 
 
