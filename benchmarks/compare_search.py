@@ -15,7 +15,7 @@ Output, in ``--out``: ``searches/seed{S}/``, ``train/searched-s{S}-seed{T}/`` (e
 ``eval_<protocol>/``), ``compare.md`` / ``compare.csv`` (the table), ``figures.csv``, ``anytime.csv``
 and ``anytime.png`` (the compute-matched random-search curve with the searched point),
 ``fig2_accuracy_vs_gflops.png`` (the supplement's Figure 2 analog) and ``shortlists.csv`` (each
-search's ranking, its winner marked). Welch's p (unequal variances) compares the searched runs with
+search's ranking, its winner marked) and ``archs/<digest>.json`` (each searched architecture). Welch's p (unequal variances) compares the searched runs with
 the selected random architecture's; at equal compute, ``p_random_curve`` is the share of random
 orders whose selected architecture tests at least as well as the searched mean (a bootstrap
 p-value). Resumable like the other comparison scripts; GFLOPs are multiply-adds per view.
@@ -218,6 +218,9 @@ class SearchComparison:
         curve.to_csv(self.out / "anytime.csv", index=False)
         shortlists = self.shortlists()
         shortlists.to_csv(self.out / "shortlists.csv", index=False)
+        for s in self.search_seeds:  # the searched architectures, so that their trainings can be repeated elsewhere
+            (self.out / "archs").mkdir(exist_ok=True)
+            (self.out / "archs" / f"{self._digest(s)}.json").write_bytes((self.search_dir(s) / ARCH_FILE).read_bytes())
         self._plot(table, figures, curve)
         text = "\n".join([f"# Searched against random search ({self.protocol} test views)", "",
                           f"Compute of a random training: {source}.", "",

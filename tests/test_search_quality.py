@@ -112,6 +112,9 @@ def test_the_comparison_uses_the_ground_truth_as_random_search(truth, quick, tmp
     assert (tmp_path / "fig2_accuracy_vs_gflops.png").stat().st_size > 10_000  # the supplement's Figure 2 analog
     shortlists = pd.read_csv(tmp_path / "shortlists.csv", dtype={"arch": str})
     assert set(shortlists["search seed"]) == {0} and shortlists["searched"].sum() == 1 and "arch_json" not in shortlists
+    (searched,) = (tmp_path / "archs").iterdir()  # the searched architecture, kept beside the table
+    assert searched.read_bytes() == (tmp_path / "searches" / "seed0" / "arch.json").read_bytes()
+    assert searched.stem == table["architecture"].iloc[0]
     figures = dict(pd.read_csv(tmp_path / "figures.csv").itertuples(index=False))
     assert 0 <= figures["p_random_curve"] <= 1 and figures["search_min_each"] > 0
     assert figures["random_minutes_from_ground_truth"] == 1.0
