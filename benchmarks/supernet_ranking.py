@@ -2,9 +2,9 @@
 
     python benchmarks/supernet_ranking.py --config experiments/random_tiny32.yaml --truth runs/ground-truth \\
         --out runs/supernet-ranking [--modes parsec,uniform,sandwich,...] [--epochs 20] [--lane K/N] \\
-        [--score-on val --score-on test ...] [--calibration-batches 10] [key=value ...]
+        [--score-on val --score-on test ...] [--calibration-batches 10] [--seed 0] [key=value ...]
 
-Each mode trains one whole-space supernet (``search.parts=[all]``, seed 0, the same epochs and K,
+Each mode trains one whole-space supernet (``search.parts=[all]``, ``--seed``, default 0; the same epochs and K,
 so the same wall budget up to the distillation term) with the search config, then every
 architecture of ``benchmarks/ground_truth.py``'s ``archs.csv`` gets its accuracy on the inherited
 weights (batch norm recalibrated, validation split: :func:`nni_autotsnet.ranking.inherited_accuracy`).
@@ -153,6 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--calibration-batches", type=int, default=10, help="batch-norm recalibration batches")
     parser.add_argument("--score-on", action="append", choices=sorted(SCORES), default=None,
                         help="the clips the inherited accuracy is measured on (repeatable; default: val)")
+    parser.add_argument("--seed", type=int, default=0, help="search.seed of every supernet (another seed: another run of a mode)")
     parser.add_argument("--lane", default="0/1", help="K/N: this process trains every N-th supernet from the K-th")
     parser.add_argument("overrides", nargs="*", metavar="key.sub=value")
     args = parser.parse_args(argv)
@@ -161,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         parser.error(f"--modes: unknown {', '.join(unknown)} (known: {', '.join(MODES)})")
     lane, lanes = (int(v) for v in args.lane.split("/"))
-    base = [*args.overrides, "search.parts=[all]", f"search.epochs={{all: {args.epochs}}}", "search.seed=0"]
+    base = [*args.overrides, "search.parts=[all]", f"search.epochs={{all: {args.epochs}}}", f"search.seed={args.seed}"]
     for i, mode in enumerate(modes):
         supernet = args.out / mode / "supernet"
         if i % lanes == lane and not (supernet / RESULT_FILE).is_file():
