@@ -1,7 +1,7 @@
 """Does the recipe generalise? A motion data set the project has never seen, through its own commands.
 
     python benchmarks/generalise.py --out runs/generalise [--train-per-class 40 --val-per-class 10
-        --test-per-class 30 --epochs 30 --seed 0 --threads 1] [--arch x3d --arch SEARCH/arch.json]
+        --test-per-class 30 --epochs E --seed 0 --threads 1] [--arch x3d --arch SEARCH/arch.json]
         [--seeds 0,1] [--family motion|fast] [key.sub=value ...]
 
 Issue 11: the recipe must also learn a motion data set it was not tuned on, given as users give
