@@ -1,0 +1,117 @@
+"""Do short from-scratch trainings rank the architectures? (issue 19: what would change the search)
+
+    python benchmarks/fidelity.py --truth docs/results/ground-truth --compare docs/results/compare-search \\
+        --short 10=runs/fidelity-e10 --short 20=runs/fidelity-e20 --out docs/results/fidelity
+
+No supernet ranks this space's in-window architectures (``supernet-modes/``), while the
+validation accuracy of a full training selects well. Between the two sits the multi-fidelity
+signal that Hyperband-style searches spend (Li and Talwalkar 2019): a few epochs from scratch per
+candidate. Each ``--short EPOCHS=DIR`` is a ``benchmarks/ground_truth.py`` output of the same
+architectures trained for that many epochs (one seed is enough), for example::
+
+    python benchmarks/ground_truth.py --config experiments/random_tiny32.yaml --out runs/fidelity-e20 \\
+        --train-seeds 0 --lane 0/2 train.epochs=20 train.warmup_epochs=2 train.ema_decay=0.995 \\
+        train.gradient_clip_val=1.0 trainer.threads=1
+
+For each fidelity (and the truth's own full trainings, seed 0) this writes one row of
+``fidelity.md`` / ``fidelity.csv``: Kendall's tau of its validation accuracy against the truth's
+3-seed test means, and against the mean of the seeds other than 0 (independent of a seed-0
+training's luck), each with a bootstrap 95% interval over the architectures; precision@3; the
+minutes of one training; and the *short-then-full* random search: train all N candidates short,
+keep the best by validation, train it once in full. Its expected test accuracy (over random
+orders of the candidates, :func:`nni_autotsnet.anytime.anytime_curve`) is put against the plain
+random curve at the same compute (``--compare``'s ``random_search_min``, 16 full trainings).
+GFLOPs play no part here; test accuracy is top-1 over the truth's test views.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import pandas as pd
+
+from nni_autotsnet.anytime import anytime_curve, curve_at
+from nni_autotsnet.ranking import precision_at_k, tau_interval
+from nni_autotsnet.results import to_markdown
+
+__all__ = ["fidelity_rows", "main"]
+
+
+def _read(folder: Path) -> pd.DataFrame:
+    path = folder / "archs.csv"
+    if not path.is_file():
+        raise SystemExit(f"fidelity: {path} not found (run benchmarks/ground_truth.py into {folder} first)")
+    table = pd.read_csv(path, dtype={"arch": str})
+    return table[table["arch"] != "x3d"].set_index("arch")  # the random search's draws only
+
+
+def fidelity_rows(truth: pd.DataFrame, shorts: dict[str, pd.DataFrame], random_minutes: float) -> pd.DataFrame:
+    """One row per fidelity: the ranking figures and the short-then-full search against the random curve.
+
+    ``truth``: the full ground truth's ``archs.csv`` (index ``arch``; ``mean``, ``top1_s*``, ``val_s0``);
+    ``shorts``: label -> a short ``archs.csv`` of the same architectures (``val_s0``, ``train_minutes``);
+    ``random_minutes``: the compute of the random search (its N full trainings).
+    """
+    full_minutes = random_minutes / len(truth)
+    others = [c for c in truth.columns if c.startswith("top1_s") and c != "top1_s0"]
+    means, held_out = truth["mean"].tolist(), truth[others].mean(axis=1).tolist()
+    plain, plain_picks = anytime_curve(truth["val_s0"], truth["mean"], [full_minutes] * len(truth))
+    rows = []
+    for label, short in {"60 (full)": None, **shorts}.items():
+        if short is None:
+            val, minutes, extra = truth["val_s0"], full_minutes, 0.0
+        else:
+            missing = sorted(set(truth.index) - set(short.index))
+            if missing:
+                raise SystemExit(f"fidelity: the {label}-epoch trainings lack {len(missing)} architectures: {missing[:3]}")
+            if "train_minutes" not in short.columns:
+                raise SystemExit(f"fidelity: the {label}-epoch archs.csv has no train_minutes (rerun ground_truth.py --summary)")
+            val, minutes, extra = short.loc[truth.index, "val_s0"], float(short["train_minutes"].mean()), full_minutes
+        val = [float(v) for v in val]  # by position, in the truth's order
+        tau, tau_held = tau_interval(val, means), tau_interval(val, held_out)
+        curve, picks = anytime_curve(val, means, [minutes] * len(truth))
+        spent = float(curve["minutes"].iloc[-1]) + extra  # all N short, then the pick once in full
+        n = curve_at(plain, spent)
+        rows.append({"epochs": label, "minutes per training": minutes,
+                     "tau vs 3-seed means": str(tau), "tau vs seeds 1-2": str(tau_held),
+                     "precision@3": precision_at_k(val, means),
+                     "pick of all N: test mean": float(picks[:, -1].mean()),
+                     "compute (min)": spent, "compute / random search": spent / random_minutes,
+                     "random curve at that compute": float(plain["mean"].iloc[n - 1]),
+                     "share of random orders at least as good": float((plain_picks[:, n - 1] >= picks[:, -1].mean()).mean())})
+    return pd.DataFrame(rows)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--truth", type=Path, required=True, help="benchmarks/ground_truth.py's full output")
+    parser.add_argument("--compare", type=Path, required=True,
+                        help="benchmarks/compare_search.py's output (its figures.csv's random_search_min)")
+    parser.add_argument("--short", action="append", required=True, metavar="EPOCHS=DIR",
+                        help="a ground_truth.py output of short trainings (repeatable)")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    shorts = {}
+    for item in args.short:
+        label, sep, folder = item.partition("=")
+        if not sep or not label.strip().isdigit():
+            parser.error(f"--short {item!r}: expected EPOCHS=DIR, e.g. 20=runs/fidelity-e20")
+        shorts[label.strip()] = _read(Path(folder))
+    figures = pd.read_csv(args.compare / "figures.csv").set_index("figure")["value"]
+    random_minutes = float(figures["random_search_min"])
+    table = fidelity_rows(_read(args.truth), shorts, random_minutes)
+    args.out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(args.out / "fidelity.csv", index=False)
+    text = to_markdown(table.round(3))
+    (args.out / "fidelity.md").write_text(
+        "# Short trainings as a ranking (benchmarks/fidelity.py)\n\n" + text + "\n\nIntervals: bootstrap over the "
+        f"architectures, 95%. Random search: {len(_read(args.truth))} full trainings, {random_minutes:.1f} min.\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
