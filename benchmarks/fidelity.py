@@ -10,8 +10,10 @@ candidate. Each ``--short EPOCHS=DIR`` is a ``benchmarks/ground_truth.py`` outpu
 architectures trained for that many epochs (one seed is enough), for example::
 
     python benchmarks/ground_truth.py --config experiments/random_tiny32.yaml --out runs/fidelity-e20 \\
-        --train-seeds 0 --lane 0/2 train.epochs=20 train.warmup_epochs=2 train.ema_decay=0.995 \\
+        --train-seeds 0 --lane 0/2 train.epochs=20 train.warmup_epochs=2 \\
         train.gradient_clip_val=1.0 trainer.threads=1
+
+(no ``train.ema_decay``: its horizon is longer than such a run.)
 
 For each fidelity (and the truth's own full trainings, seed 0) this writes one row of
 ``fidelity.md`` / ``fidelity.csv``: Kendall's tau of its validation accuracy against the truth's
@@ -60,7 +62,7 @@ def fidelity_rows(truth: pd.DataFrame, shorts: dict[str, pd.DataFrame], random_m
     means, held_out = truth["mean"].tolist(), truth[others].mean(axis=1).tolist()
     plain, plain_picks = anytime_curve(truth["val_s0"], truth["mean"], [full_minutes] * len(truth))
     rows = []
-    for label, short in {"60 (full)": None, **shorts}.items():
+    for label, short in {"full": None, **shorts}.items():
         if short is None:
             val, minutes, extra = truth["val_s0"], full_minutes, 0.0
         else:
@@ -102,13 +104,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         shorts[label.strip()] = _read(Path(folder))
     figures = pd.read_csv(args.compare / "figures.csv").set_index("figure")["value"]
     random_minutes = float(figures["random_search_min"])
-    table = fidelity_rows(_read(args.truth), shorts, random_minutes)
+    truth = _read(args.truth)
+    table = fidelity_rows(truth, shorts, random_minutes)
     args.out.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out / "fidelity.csv", index=False)
     text = to_markdown(table.round(3))
     (args.out / "fidelity.md").write_text(
         "# Short trainings as a ranking (benchmarks/fidelity.py)\n\n" + text + "\n\nIntervals: bootstrap over the "
-        f"architectures, 95%. Random search: {len(_read(args.truth))} full trainings, {random_minutes:.1f} min.\n")
+        f"architectures, 95%. Random search: {len(truth)} full trainings, {random_minutes:.1f} min.\n")
     print(text)
     return 0
 

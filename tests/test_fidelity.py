@@ -40,7 +40,7 @@ def test_a_short_training_that_ranks_is_credited(fidelity):
     truth = _truth()
     rows = fidelity.fidelity_rows(truth, {"10": _short(truth, truth["mean"].to_numpy(), 1.0)}, random_minutes=80.0)
     full, short = rows.iloc[0], rows.iloc[1]
-    assert full["epochs"] == "60 (full)" and full["compute (min)"] == pytest.approx(80.0)
+    assert full["epochs"] == "full" and full["compute (min)"] == pytest.approx(80.0)
     assert full["tau vs 3-seed means"].startswith("-1.00")  # the made-up full validation ranks backwards
     assert full["pick of all N: test mean"] == pytest.approx(truth["mean"].min())
     assert short["tau vs 3-seed means"].startswith("1.00") and short["precision@3"] == 1.0
