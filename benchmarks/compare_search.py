@@ -227,7 +227,8 @@ class SearchComparison:
                           to_markdown(table.round(4)), "",
                           to_markdown(pd.DataFrame(list(figures.items()), columns=["figure", "value"]).round(4)), "",
                           "Each search's ranking (`ranking.csv`: the distinct in-window candidates drawn from its alpha; "
-                          "scratch_acc: the shortlist training's validation accuracy):", "",
+                          "scratch_acc: the shortlist training's validation accuracy; full_acc, where "
+                          "search.shortlist_full is set: the full recipe's):", "",
                           to_markdown(shortlists.round(4)), ""])
         (self.out / "compare.md").write_text(text)
         return text

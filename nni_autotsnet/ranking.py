@@ -42,8 +42,9 @@ __all__ = ["RANKING_FILE", "RANKING_COLUMNS", "OPTIONAL_COLUMNS", "RankingError"
            "read_ranking_table", "ranking_tau", "Interval", "tau_interval", "precision_at_k", "seed_tau", "bootstrap_interval"]
 
 RANKING_COLUMNS = ("arch", "gflops", "inherited_acc", "scratch_acc")
-# scratch_run, supernet: a comparison's; rank, params, probability, latency_ms, arch_json: a search's shortlist
-OPTIONAL_COLUMNS = ("scratch_run", "supernet", "rank", "params", "probability", "latency_ms", "arch_json")
+# scratch_run, supernet: a comparison's; rank, params, probability, latency_ms, arch_json, full_acc (the full
+# recipe's validation accuracy of a shortlist's best, search.shortlist_full): a search's shortlist
+OPTIONAL_COLUMNS = ("scratch_run", "supernet", "rank", "params", "probability", "latency_ms", "full_acc", "arch_json")
 
 
 class RankingError(UserError):
@@ -394,7 +395,7 @@ def read_ranking_table(path: str | Path) -> pd.DataFrame:
     missing = [c for c in RANKING_COLUMNS if c not in frame.columns]
     if missing:
         raise RankingError(f"{path}: no column {missing[0]!r} (a ranking table has {', '.join(RANKING_COLUMNS)})")
-    for column in ("gflops", "inherited_acc", "scratch_acc"):
+    for column in ("gflops", "inherited_acc", "scratch_acc", *(["full_acc"] if "full_acc" in frame.columns else [])):
         values = pd.to_numeric(frame[column], errors="coerce")
         bad = frame[column].notna() & values.isna()
         if bad.any():

@@ -361,7 +361,7 @@ def _rank_and_shortlist(config: ExperimentConfig, out: Path, fixed: dict, train_
     shortlist's summary for ``result.json``. A ranking that a killed run wrote is reused. On rank zero only.
     """
     from nni_autotsnet.ranking import RANKING_FILE, read_ranking_table
-    from nni_autotsnet.shortlist import rank_search, run_shortlist
+    from nni_autotsnet.shortlist import FULL_DIR, SHORTLIST_DIR, rank_search, run_shortlist
 
     s, parts = config.search, config.search.parts
     if s.rank_candidates == 0 or not is_rank_zero():
@@ -384,12 +384,18 @@ def _rank_and_shortlist(config: ExperimentConfig, out: Path, fixed: dict, train_
         return fixed, None
     if (table if table is not None else read_ranking_table(out / RANKING_FILE)).empty:
         return fixed, None
-    say(f"shortlist: training the top {s.shortlist} of {out / RANKING_FILE} from scratch")
+    epochs = s.shortlist_epochs or config.train.scaled_epochs
+    say(f"shortlist: training the top {s.shortlist} of {out / RANKING_FILE} from scratch ({epochs} epochs)"
+        + (f", then the best {s.shortlist_full} with the full recipe ({config.train.scaled_epochs} epochs)"
+           if s.shortlist_full else ""))
     row, table, seconds = run_shortlist(config, last, out)
-    say(f"shortlist: rank {int(row['rank'])} ({row['arch']}) wins with validation accuracy {row['scratch_acc']:.3f}")
+    accuracy = float(row["full_acc"] if s.shortlist_full else row["scratch_acc"])
+    say(f"shortlist: rank {int(row['rank'])} ({row['arch']}) wins with validation accuracy {accuracy:.3f}"
+        + (f" (full recipe; its trained model: {out / SHORTLIST_DIR / FULL_DIR / row['arch']})"
+           if s.shortlist_full else ""))
     return json.loads(row["arch_json"]), {"trained": int(table["scratch_acc"].notna().sum()),
-                                          "winner_rank": int(row["rank"]), "winner_val_acc": float(row["scratch_acc"]),
-                                          "seconds": seconds}
+                                          "trained_full": int(s.shortlist_full), "winner_rank": int(row["rank"]),
+                                          "winner_val_acc": accuracy, "seconds": seconds}
 
 
 def _search_result(config: ExperimentConfig, fixed: dict, metrics, health: dict[str, str | None], num_classes: int,

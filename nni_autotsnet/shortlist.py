@@ -21,7 +21,6 @@ GFLOPs are multiply-adds per view.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 from pathlib import Path
@@ -30,7 +29,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import pandas as pd
 
-from nni_autotsnet.config import ExperimentConfig
+from nni_autotsnet.config import ExperimentConfig, with_train
 from nni_autotsnet.errors import UserError
 from nni_autotsnet.ranking import RANKING_FILE, inherited_accuracy, read_ranking_table, write_ranking_table
 from nni_autotsnet.rundir import ALPHA_FILE, CHECKPOINT_FILE, RESULT_FILE
@@ -41,28 +40,36 @@ from nni_autotsnet.supernet import Part
 __all__ = ["SHORTLIST_DIR", "draw_candidates", "rank_search", "read_shortlist", "run_shortlist", "ranked_arch"]
 
 SHORTLIST_DIR = "shortlist"  # <search>/shortlist/<digest>/: the shortlist's training runs
+FULL_DIR = "full"  # <search>/shortlist/full/<digest>/: its best ones trained with the full recipe (shortlist_full)
 # the columns of a search's ranking.csv (and latency_ms with a latency table): the header of an empty one
 RANKED_COLUMNS = ("arch", "gflops", "inherited_acc", "scratch_acc", "rank", "params", "probability", "arch_json")
 
 
 def draw_candidates(alpha: Mapping[str, Mapping[str, Any]], fixed: Mapping[str, Any], n: int, seed: int = 0,
                     accept: Callable[[Mapping[str, Any]], bool] | None = None,
-                    max_draws: int | None = None) -> list[tuple[dict[str, Any], float]]:
+                    max_draws: int | None = None, temperature: float = 1.0) -> list[tuple[dict[str, Any], float]]:
     """Up to ``n`` distinct architectures drawn from alpha.json's per-label ``probs``, with P(arch | alpha).
 
-    Each label is drawn independently (PARSEC's distribution); ``fixed`` (the labels earlier parts
-    pinned) completes every architecture; ``accept`` (e.g. "inside the window") filters; at most
-    ``max_draws`` draws (default ``50 n``) so that a concentrated alpha ends the loop.
+    Each label is drawn independently (PARSEC's distribution) from ``probs ** (1 / temperature)``,
+    renormalised: a temperature above 1 spreads the draws over an alpha that has concentrated on a few
+    near-identical architectures; the probability returned is always the untempered P(arch | alpha).
+    ``fixed`` (the labels earlier parts pinned) completes every architecture; ``accept`` (e.g. "inside
+    the window") filters; at most ``max_draws`` draws (default ``50 n``) so that a concentrated alpha
+    ends the loop.
     """
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
     rng = np.random.default_rng(seed)
     labels = list(alpha)
     probs = [np.asarray(alpha[label]["probs"], dtype=float) for label in labels]
     probs = [p / p.sum() for p in probs]
+    drawing = [p ** (1.0 / temperature) for p in probs]
+    drawing = [d / d.sum() for d in drawing]
     found: dict[str, tuple[dict[str, Any], float]] = {}
     for _ in range(max_draws or 50 * n):
         if len(found) == n:
             break
-        picks = [int(rng.choice(len(p), p=p)) for p in probs]
+        picks = [int(rng.choice(len(d), p=d)) for d in drawing]
         arch = {**fixed, **{label: alpha[label]["values"][i] for label, i in zip(labels, picks)}}
         key = arch_digest(arch)
         if key in found or (accept is not None and not accept(arch)):
@@ -86,7 +93,8 @@ def rank_search(config: ExperimentConfig, part: Part, search_dir: Path, train_ds
             return s.latency_window[0] <= latency_fn(arch) <= s.latency_window[1]
         return window is None or window[0] <= cost.flops(arch) / 1e9 <= window[1]
 
-    drawn = draw_candidates(part.alpha["alpha"], part.fixed, s.rank_candidates, seed=s.seed, accept=accept)
+    drawn = draw_candidates(part.alpha["alpha"], part.fixed, s.rank_candidates, seed=s.seed, accept=accept,
+                            temperature=s.rank_temperature)
     if not drawn:  # alpha holds (almost) no mass inside the window, e.g. a search without the cost term (beta 0)
         return write_ranking_table([], search_dir / RANKING_FILE, columns=RANKED_COLUMNS)
     archs = [arch for arch, _ in drawn]
@@ -128,43 +136,62 @@ def ranked_arch(search_dir: Path, rank: int) -> tuple[dict[str, Any], Mapping[st
 
 
 def _shortlist_config(config: ExperimentConfig) -> ExperimentConfig:
-    """The train recipe at ``search.shortlist_epochs`` (the warm-up kept shorter than training)."""
-    epochs = config.search.shortlist_epochs
-    if epochs is None:
+    """The train recipe at ``search.shortlist_epochs`` (the warm-up kept shorter) with ``search.shortlist_train``."""
+    s = config.search
+    if s.shortlist_epochs is None and not s.shortlist_train:
         return config
-    warmup = min(config.train.scaled_warmup_epochs, max(0, epochs - 1))
-    train = dataclasses.replace(config.train, epochs=epochs, warmup_epochs=warmup, scaled_epochs=epochs,
-                                scaled_warmup_epochs=warmup)
-    raw = json.loads(json.dumps(config.raw))
-    raw.setdefault("train", {}).update(epochs=epochs, warmup_epochs=warmup, epoch_scale=1.0)
-    return dataclasses.replace(config, train=train, raw=raw)
+    updates: dict[str, Any] = {}
+    if s.shortlist_epochs is not None:
+        warmup = min(config.train.scaled_warmup_epochs, max(0, s.shortlist_epochs - 1))
+        updates.update(epochs=s.shortlist_epochs, warmup_epochs=warmup, epoch_scale=1.0)
+    return with_train(config, {**updates, **(s.shortlist_train or {})})
+
+
+def _train_rows(config: ExperimentConfig, part: Part, rows: pd.DataFrame, folder: Path, label: str
+                ) -> tuple[dict[str, dict], float]:
+    """Train each row's architecture in ``folder/<digest>/`` (a finished run is read, a killed one resumed)."""
+    from nni_autotsnet.training import train
+
+    results, seconds = {}, 0.0
+    for _, row in rows.iterrows():
+        run = folder / row["arch"]
+        if (run / RESULT_FILE).is_file():
+            result = json.loads((run / RESULT_FILE).read_text())
+        else:
+            result = train(config, json.loads(row["arch_json"]), part.preset, part.parts, run,
+                           label=f"{label}-rank{int(row['rank'])}", resume=(run / CHECKPOINT_FILE).is_file())
+        results[row["arch"]] = result
+        seconds += float(result["seconds"])
+    return results, seconds
+
+
+def _best(frame: pd.DataFrame, results: Mapping[str, dict], column: str) -> pd.DataFrame:
+    """The rows of ``results`` best first by ``column`` (ties: the best epoch's accuracy, then the supernet's rank)."""
+    order = frame[frame["arch"].isin(results)].assign(best=[results[a]["best_val_acc"] for a in frame["arch"]
+                                                            if a in results])
+    return order.sort_values([column, "best", "rank"], ascending=[False, False, True], kind="stable")
 
 
 def run_shortlist(config: ExperimentConfig, part: Part, search_dir: Path) -> tuple[pd.Series, pd.DataFrame, float]:
     """Train the top ``search.shortlist`` rows from scratch; return the winner's row, the updated table, the seconds.
 
-    Each is a training run in ``search_dir/shortlist/<digest>/`` (skipped when finished, resumed when
-    interrupted); the winner has the best last-epoch validation accuracy (ties: the best epoch's,
-    then the supernet's rank). Their accuracies go into ``ranking.csv``'s ``scratch_acc``.
+    Each is a training run in ``search_dir/shortlist/<digest>/`` (``search.shortlist_epochs`` and
+    ``search.shortlist_train``); their last-epoch validation accuracies go into ``ranking.csv``'s
+    ``scratch_acc``. With ``search.shortlist_full: m`` the best m of them are trained again with the
+    full train recipe in ``search_dir/shortlist/full/<digest>/`` (``full_acc``) and the winner is the
+    best of those; otherwise the best of the short runs (ties: the best epoch's, then the rank).
     """
-    from nni_autotsnet.training import train
-
+    s = config.search
     frame = read_shortlist(search_dir)
-    shortlist_config = _shortlist_config(config)
-    results, seconds = {}, 0.0
-    for _, row in frame.head(config.search.shortlist).iterrows():
-        run = search_dir / SHORTLIST_DIR / row["arch"]
-        if (run / RESULT_FILE).is_file():
-            result = json.loads((run / RESULT_FILE).read_text())
-        else:
-            result = train(shortlist_config, json.loads(row["arch_json"]), part.preset, part.parts, run,
-                           label=f"shortlist-rank{int(row['rank'])}", resume=(run / CHECKPOINT_FILE).is_file())
-        results[row["arch"]] = result
-        seconds += float(result["seconds"])
+    results, seconds = _train_rows(_shortlist_config(config), part, frame.head(s.shortlist),
+                                   search_dir / SHORTLIST_DIR, "shortlist")
     frame["scratch_acc"] = [results[a]["val_acc"] if a in results else float("nan") for a in frame["arch"]]
+    order = _best(frame, results, "scratch_acc")
+    if s.shortlist_full:
+        full, full_seconds = _train_rows(config, part, order.head(s.shortlist_full),
+                                         search_dir / SHORTLIST_DIR / FULL_DIR, "full")
+        seconds += full_seconds
+        frame["full_acc"] = [full[a]["val_acc"] if a in full else float("nan") for a in frame["arch"]]
+        order = _best(frame, full, "full_acc")
     write_ranking_table(frame.to_dict("records"), search_dir / RANKING_FILE)
-    order = frame[frame["arch"].isin(results)].assign(
-        best=[results[a]["best_val_acc"] for a in frame["arch"] if a in results])
-    winner = order.sort_values(["scratch_acc", "best", "rank"], ascending=[False, False, True], kind="stable").iloc[0]
-    return winner, frame, seconds
-
+    return order.iloc[0], frame, seconds

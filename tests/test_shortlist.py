@@ -6,12 +6,14 @@ import json
 import math
 
 import pytest
+import yaml
 
 from nni_autotsnet import export as export_cli
+from nni_autotsnet.config import ConfigError, load_config
 from nni_autotsnet.ranking import read_ranking_table
 from nni_autotsnet.search import main as search_main
 from nni_autotsnet.search_space import load_arch
-from nni_autotsnet.shortlist import draw_candidates, ranked_arch
+from nni_autotsnet.shortlist import _shortlist_config, draw_candidates, ranked_arch
 
 ALPHA = {"a": {"values": [1, 2, 3], "probs": [0.7, 0.2, 0.1]}, "b": {"values": ["x", "y"], "probs": [0.5, 0.5]}}
 
@@ -35,7 +37,9 @@ def search_dir(tmp_path_factory, small_bench):
     assert search_main(["--config", "experiments/tiny.yaml", "--out", str(out), f"data.benchmark={bench}",
                         "search.parts=[all]", "search.epochs={all: 1}", "search.num_samples=2",
                         "search.metric_samples=8", "search.rank_candidates=4", "search.rank_calibration_batches=1",
-                        "search.shortlist=2", "search.shortlist_epochs=1", "data.batch_size=4",
+                        "search.shortlist=2", "search.shortlist_epochs=1", "search.shortlist_full=1",
+                        "search.shortlist_train={ema_decay: null}", "train.epochs=2", "train.epoch_scale=1.0",
+                        "train.warmup_epochs=0", "train.ema_decay=0.9", "data.batch_size=4",
                         "data.num_workers=0", "trainer.threads=1"]) == 0
     return out
 
@@ -50,20 +54,69 @@ def test_ranking_csv_lists_in_window_candidates_best_first(search_dir):
     assert len(set(table["arch"])) == 4
 
 
-def test_the_shortlist_trains_the_top_k_and_its_winner_is_the_search_arch(search_dir):
+def test_the_shortlist_trains_the_top_k_short_then_its_best_in_full_and_that_is_the_search_arch(search_dir):
     table = read_ranking_table(search_dir / "ranking.csv")
     trained = table[table["scratch_acc"].notna()]
     assert list(trained["rank"]) == [1, 2]  # the top 2, trained from scratch
     for digest in trained["arch"]:
-        assert (search_dir / "shortlist" / digest / "result.json").is_file()
+        run = search_dir / "shortlist" / digest
+        assert (run / "result.json").is_file()
+        short = yaml.safe_load((run / "config.yaml").read_text())["train"]
+        assert short["epochs"] == 1 and short["ema_decay"] is None  # search.shortlist_epochs and shortlist_train
+    best_short = trained.sort_values("scratch_acc", ascending=False, kind="stable").iloc[0]
+    full = table[table["full_acc"].notna()]
+    assert list(full["arch"]) == [best_short["arch"]]  # shortlist_full: 1, the best short run
+    full_run = search_dir / "shortlist" / "full" / best_short["arch"]
+    recipe = yaml.safe_load((full_run / "config.yaml").read_text())["train"]
+    assert recipe["epochs"] == 2 and recipe["ema_decay"] == 0.9  # the full recipe, untouched
+    assert json.loads((full_run / "result.json").read_text())["val_acc"] == pytest.approx(full["full_acc"].iloc[0])
     result = json.loads((search_dir / "result.json").read_text())
-    best = trained.sort_values("scratch_acc", ascending=False, kind="stable").iloc[0]
-    assert result["shortlist"]["winner_rank"] == int(best["rank"]) and result["shortlist"]["trained"] == 2
-    assert result["shortlist"]["winner_val_acc"] == pytest.approx(best["scratch_acc"])
+    assert result["shortlist"]["winner_rank"] == int(best_short["rank"]) and result["shortlist"]["trained"] == 2
+    assert result["shortlist"]["trained_full"] == 1
+    assert result["shortlist"]["winner_val_acc"] == pytest.approx(full["full_acc"].iloc[0])
     arch, _, _ = load_arch(search_dir / "arch.json")
-    assert arch == json.loads(best["arch_json"])
-    assert result["gflops"] == pytest.approx(best["gflops"])
-    assert result["shortlist"]["seconds"] > 0 and not math.isnan(result["seconds"])
+    assert arch == json.loads(best_short["arch_json"])
+    assert result["gflops"] == pytest.approx(best_short["gflops"])
+    short_seconds = sum(json.loads((search_dir / "shortlist" / d / "result.json").read_text())["seconds"]
+                        for d in trained["arch"])
+    assert result["shortlist"]["seconds"] > short_seconds  # the full retraining counts in the search's compute
+    assert not math.isnan(result["seconds"])
+
+
+def test_a_temperature_spreads_the_draws_over_a_concentrated_alpha():
+    peaked = {"a": {"values": [1, 2, 3], "probs": [0.998, 0.001, 0.001]}}
+    cold = draw_candidates(peaked, {}, n=3, seed=0, max_draws=30)
+    hot = draw_candidates(peaked, {}, n=3, seed=0, max_draws=30, temperature=1e6)
+    assert len(cold) < 3 and len(hot) == 3  # 30 draws of alpha rarely leave its 0.998; nearly uniform ones do
+    for arch, prob in hot:  # the probability stays P(arch | alpha), untempered
+        assert prob == pytest.approx(peaked["a"]["probs"][arch["a"] - 1])
+    assert draw_candidates(ALPHA, {}, n=3, seed=1, temperature=1.0) == draw_candidates(ALPHA, {}, n=3, seed=1)
+    with pytest.raises(ValueError, match="temperature"):
+        draw_candidates(ALPHA, {}, n=3, temperature=0.0)
+
+
+@pytest.mark.parametrize("overrides, key, message", [
+    (["search.shortlist=2", "search.shortlist_full=3"], "search.shortlist_full", "exceeds search.shortlist"),
+    (["search.shortlist_train={ema_decya: null}"], "search.shortlist_train.ema_decya", "not a train key"),
+    (["search.shortlist_train={epochs: 5}"], "search.shortlist_train.epochs", "search.shortlist_epochs"),
+    (["search.shortlist_train={ema_decay: fast}"], "search.shortlist_train.ema_decay", "expected float"),
+    (["search.rank_temperature=0"], "search.rank_temperature", "must be > 0"),
+])
+def test_bad_shortlist_keys_are_named(overrides, key, message):
+    with pytest.raises(ConfigError, match=message) as err:
+        load_config("experiments/tiny.yaml", overrides)
+    assert f"'{key}'" in str(err.value)
+
+
+def test_the_shortlist_recipe_is_the_train_recipe_with_its_own_keys():
+    config = load_config("experiments/tiny.yaml", ["train.ema_decay=0.99", "search.shortlist=1",
+                                                   "search.shortlist_epochs=4",
+                                                   "search.shortlist_train={ema_decay: null, lr: 0.2}"])
+    short = _shortlist_config(config)
+    assert short.train.scaled_epochs == 4 and short.train.scaled_warmup_epochs == 3  # warm-up kept shorter
+    assert short.train.ema_decay is None and short.train.lr == 0.2
+    assert short.data == config.data and short.train.gradient_clip_val == config.train.gradient_clip_val
+    assert _shortlist_config(load_config("experiments/tiny.yaml")).train == load_config("experiments/tiny.yaml").train
 
 
 def test_export_rank_exports_that_row(search_dir, tmp_path):

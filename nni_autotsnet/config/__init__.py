@@ -25,7 +25,7 @@ from nni_autotsnet.yamlcheck import YamlReader
 
 __all__ = ["ConfigError", "KEYS", "Key", "Window", "DEFAULTS", "TABLE2", "DataConfig", "PartConfig", "SearchConfig",
            "TrainConfig", "RandomConfig", "TrainerConfig", "ExperimentConfig", "DERIVED", "load_config", "parse_overrides",
-           "portable_raw", "PATH_KEYS", "NNI_PARAMETER_KEYS"]
+           "portable_raw", "with_train", "PATH_KEYS", "NNI_PARAMETER_KEYS"]
 
 
 class ConfigError(UserError):
@@ -194,6 +194,15 @@ KEYS: dict[str, Key | dict[str, Key]] = {
         "shortlist": Key(0, int, "train the top k of ranking.csv from scratch and keep the best by validation "
                          "accuracy as the search's arch.json; 0: the most likely architecture", NON_NEGATIVE),
         "shortlist_epochs": Key(None, int, "epochs of a shortlist training; null: train.epochs", AT_LEAST_1),
+        "shortlist_train": Key(None, dict, "further train keys of the shortlist's trainings, e.g. {ema_decay: null} "
+                               "for runs shorter than the average's horizon; epochs: search.shortlist_epochs",
+                               field_type="dict | None"),
+        "shortlist_full": Key(0, int, "retrain the shortlist's best m with the full train recipe and keep the best "
+                              "by that validation accuracy (multi-fidelity: many short trainings, a few full); 0: "
+                              "none", NON_NEGATIVE),
+        "rank_temperature": Key(1.0, float, "the ranking draws from alpha's probabilities to the power 1 / T: T > 1 "
+                                "spreads the candidates over a concentrated alpha (large T: nearly uniform)",
+                                POSITIVE),
     },
     "train": {  # training an architecture from scratch (supplement section 3.2)
         "output": Key("runs/train", str, "run directory of python -m nni_autotsnet.train", path=True),
@@ -541,12 +550,42 @@ def _search(r: YamlReader, base: Path, preset: Preset, total_batch: int) -> Sear
     s, values = _read(r, "search", base)
     _check_cost(s, values, preset)
     _check_supernet(s, values)
-    if values["shortlist"] > values["rank_candidates"]:
-        raise s.fail("shortlist", f"{values['shortlist']} exceeds search.rank_candidates "
-                                  f"({values['rank_candidates']}): the shortlist is the top of ranking.csv")
+    _check_shortlist(s, values, base)
     values["parts"] = _parts(values["parts"], values["epochs"] or {}, values["epoch_scale"],
                              _lr_factor(values["lr_scale"], total_batch), values["arch_lr_scale"], preset, s)
     return _build(SearchConfig, values)
+
+
+def _check_shortlist(s: YamlReader, values: dict[str, Any], base: Path) -> None:
+    """The shortlist is the top of ranking.csv, its full retrainings the top of the shortlist; shortlist_train
+    holds train keys (each checked as train's own, named search.shortlist_train.KEY in an error)."""
+    if values["shortlist"] > values["rank_candidates"]:
+        raise s.fail("shortlist", f"{values['shortlist']} exceeds search.rank_candidates "
+                                  f"({values['rank_candidates']}): the shortlist is the top of ranking.csv")
+    if values["shortlist_full"] > values["shortlist"]:
+        raise s.fail("shortlist_full", f"{values['shortlist_full']} exceeds search.shortlist ({values['shortlist']}): "
+                                       "the full retrainings are the shortlist's best")
+    extra = values["shortlist_train"]
+    if extra is None:
+        return
+    t = s.sub("shortlist_train")
+    for name in extra:
+        if name in ("epochs", "epoch_scale", "output"):
+            raise t.fail(name, "set by the search (search.shortlist_epochs; a shortlist run's folder is "
+                               "<search>/shortlist/<digest>)")
+        if name not in KEYS["train"]:
+            raise t.fail(name, f"not a train key (known: {', '.join(sorted(KEYS['train']))})")
+        KEYS["train"][name].read(t, name, base)
+
+
+def with_train(config: ExperimentConfig, updates: Mapping[str, Any]) -> ExperimentConfig:
+    """``config`` with ``updates`` applied to its train section, validated again (the derived fields follow).
+
+    The raw config is made portable first (paths absolute), so it validates the same from anywhere.
+    """
+    raw = portable_raw(config)
+    raw["train"] = {**raw["train"], **updates}
+    return _validate(raw, "<train of search.shortlist_train>", Path.cwd())
 
 
 def _check_supernet(s: YamlReader, values: dict[str, Any]) -> None:
