@@ -371,15 +371,20 @@ def _rank_and_shortlist(config: ExperimentConfig, out: Path, fixed: dict, train_
     if not (out / RANKING_FILE).is_file():
         latency = (search_latency_fn(config, last.fixed, train_ds.num_classes)
                    if s.latency_table is not None else None)
-        say(f"ranking: {s.rank_candidates} candidates from the last part's alpha, scored on its supernet")
-        table = rank_search(config, last, out, train_ds, val_ds, latency)
+        say(f"ranking: {s.rank_candidates} candidates from "
+            + ("every part's alpha" if s.rank_scope == "all" else "the last part's alpha, scored on its supernet")
+            + (f" (temperature {s.rank_temperature:g})" if s.rank_temperature != 1 else ""))
+        earlier = [read_part(part_folder(out, i + 1, p.name)) for i, p in enumerate(parts[:-1])]
+        table = rank_search(config, last, out, train_ds, val_ds, latency, earlier=earlier)
         if table.empty:
             say(f"ranking: none of the architectures drawn from the last part's alpha is inside the cost window "
                 f"(alpha's mass lies outside it, e.g. a search without the cost term); {out / RANKING_FILE} is "
                 f"empty" + ("; no shortlist: the search keeps its most likely architecture" if s.shortlist else ""))
         else:
-            say(f"ranking: {len(table)} distinct candidates in {out / RANKING_FILE}; the best scores "
-                f"{table['inherited_acc'].iloc[0]:.3f} on the supernet")
+            scored = table["inherited_acc"].dropna()
+            say(f"ranking: {len(table)} distinct candidates in {out / RANKING_FILE}"
+                + (f"; {len(scored)} held by the last supernet, the best scores {scored.max():.3f} on it"
+                   if len(scored) else ""))
     if s.shortlist == 0:
         return fixed, None
     if (table if table is not None else read_ranking_table(out / RANKING_FILE)).empty:

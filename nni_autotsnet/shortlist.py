@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -37,7 +37,7 @@ from nni_autotsnet.search_space import CostModel, load_preset, make_layout
 from nni_autotsnet.search_space.arch import arch_digest
 from nni_autotsnet.supernet import Part
 
-__all__ = ["SHORTLIST_DIR", "draw_candidates", "rank_search", "read_shortlist", "run_shortlist", "ranked_arch"]
+__all__ = ["SHORTLIST_DIR", "FULL_DIR", "draw_candidates", "whole_space_alpha", "rank_search", "read_shortlist", "run_shortlist", "ranked_arch"]
 
 SHORTLIST_DIR = "shortlist"  # <search>/shortlist/<digest>/: the shortlist's training runs
 FULL_DIR = "full"  # <search>/shortlist/full/<digest>/: its best ones trained with the full recipe (shortlist_full)
@@ -78,9 +78,28 @@ def draw_candidates(alpha: Mapping[str, Mapping[str, Any]], fixed: Mapping[str, 
     return list(found.values())
 
 
+def whole_space_alpha(parts: Sequence[Part]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Every searched label's distribution, from the alpha of the part that searched it, and the labels none did.
+
+    A progressive search's later parts pin the labels earlier parts chose, so the last part's alpha
+    covers only its own labels; drawing over the whole space takes each label from its own part.
+    """
+    alpha: dict[str, Any] = {}
+    for part in parts:
+        if part.alpha is None or "alpha" not in part.alpha:
+            raise UserError(f"{part.path / ALPHA_FILE}: missing; the ranking draws its candidates from alpha")
+        alpha.update(part.alpha["alpha"])
+    fixed = {label: value for label, value in parts[-1].fixed.items() if label not in alpha}
+    return alpha, fixed
+
+
 def rank_search(config: ExperimentConfig, part: Part, search_dir: Path, train_ds, val_ds,
-                latency_fn: Callable[[Mapping[str, Any]], float] | None = None) -> pd.DataFrame:
-    """Write ``search_dir/ranking.csv`` for the last ``part`` (see the module doc) and return it."""
+                latency_fn: Callable[[Mapping[str, Any]], float] | None = None,
+                earlier: Sequence[Part] = ()) -> pd.DataFrame:
+    """Write ``search_dir/ranking.csv`` for the last ``part`` (see the module doc) and return it.
+
+    ``earlier``: the search's other parts, in order, which ``search.rank_scope: all`` draws their labels from.
+    """
     s = config.search
     if part.alpha is None or "alpha" not in part.alpha:
         raise UserError(f"{part.path / ALPHA_FILE}: missing; the ranking draws its candidates from alpha")
@@ -93,13 +112,21 @@ def rank_search(config: ExperimentConfig, part: Part, search_dir: Path, train_ds
             return s.latency_window[0] <= latency_fn(arch) <= s.latency_window[1]
         return window is None or window[0] <= cost.flops(arch) / 1e9 <= window[1]
 
-    drawn = draw_candidates(part.alpha["alpha"], part.fixed, s.rank_candidates, seed=s.seed, accept=accept,
+    alpha, fixed = (whole_space_alpha([*earlier, part]) if s.rank_scope == "all"
+                    else (part.alpha["alpha"], part.fixed))
+    drawn = draw_candidates(alpha, fixed, s.rank_candidates, seed=s.seed, accept=accept,
                             temperature=s.rank_temperature)
     if not drawn:  # alpha holds (almost) no mass inside the window, e.g. a search without the cost term (beta 0)
         return write_ranking_table([], search_dir / RANKING_FILE, columns=RANKED_COLUMNS)
     archs = [arch for arch, _ in drawn]
-    accuracy = inherited_accuracy(part.path, archs, train_ds, val_ds, calibration_batches=s.rank_calibration_batches,
-                                  batch_size=config.data.batch_size, num_workers=config.data.num_workers, seed=s.seed)
+    # the last supernet holds the architectures that keep the earlier parts' choices (all of them with scope last)
+    held = [i for i, arch in enumerate(archs) if all(arch.get(k) == v for k, v in part.fixed.items())]
+    scored = inherited_accuracy(part.path, [archs[i] for i in held], train_ds, val_ds,
+                                calibration_batches=s.rank_calibration_batches, batch_size=config.data.batch_size,
+                                num_workers=config.data.num_workers, seed=s.seed) if held else []
+    accuracy = [float("nan")] * len(archs)
+    for i, acc in zip(held, scored):
+        accuracy[i] = acc
     rows = []
     for (arch, prob), acc in zip(drawn, accuracy):
         row = {"arch": arch_digest(arch), "gflops": cost.flops(arch) / 1e9, "inherited_acc": acc,
@@ -108,7 +135,8 @@ def rank_search(config: ExperimentConfig, part: Part, search_dir: Path, train_ds
         if latency_fn is not None:
             row["latency_ms"] = latency_fn(arch)
         rows.append(row)
-    frame = pd.DataFrame(rows).sort_values(["inherited_acc", "probability"], ascending=False, kind="stable")
+    order = ["probability"] if s.rank_scope == "all" else ["inherited_acc", "probability"]
+    frame = pd.DataFrame(rows).sort_values(order, ascending=False, kind="stable")
     frame.insert(0, "rank", range(1, len(frame) + 1))
     return write_ranking_table(frame.to_dict("records"), search_dir / RANKING_FILE)
 

@@ -151,3 +151,23 @@ def test_a_search_whose_alpha_draws_nothing_in_the_window_ends_with_an_empty_ran
     assert result["shortlist"] is None and not result["in_window"]
     assert load_arch(out / "arch.json")[0] == load_arch(out / "part1_all" / "arch.json")[0]  # the most likely one
     assert not (out / "shortlist").exists()
+
+
+def test_rank_scope_all_draws_every_parts_labels_and_scores_only_what_the_last_supernet_holds(small_bench, tmp_path):
+    out = tmp_path / "search"
+    assert search_main(["--config", "experiments/tiny.yaml", "--out", str(out), f"data.benchmark={small_bench}",
+                        "search.parts=[sparse, all]", "search.epochs={sparse: 1, all: 1}", "search.num_samples=2",
+                        "search.metric_samples=8", "search.rank_candidates=12", "search.rank_scope=all",
+                        "search.rank_temperature=1000", "search.rank_calibration_batches=1", "search.flops_window=null",
+                        "search.beta=0", "data.batch_size=4", "data.num_workers=0", "trainer.threads=1"]) == 0
+    table = read_ranking_table(out / "ranking.csv")
+    pinned = json.loads((out / "part2_all" / "part.json").read_text())["fixed"]  # part 1's sparse choices
+    assert pinned and len(table) == 12
+    archs = [json.loads(a) for a in table["arch_json"]]
+    held = [all(arch[k] == v for k, v in pinned.items()) for arch in archs]
+    assert not all(held)  # candidates vary part 1's labels too
+    assert table["inherited_acc"][[not h for h in held]].isna().all()  # no supernet of the search holds those
+    assert table["inherited_acc"][held].notna().all()
+    assert list(table["probability"]) == sorted(table["probability"], reverse=True)  # ordered by P(arch | alpha)
+    part1 = json.loads((out / "part1_sparse" / "alpha.json").read_text())["alpha"]
+    assert set(part1) <= set(archs[0])

@@ -200,6 +200,10 @@ KEYS: dict[str, Key | dict[str, Key]] = {
         "shortlist_full": Key(0, int, "retrain the shortlist's best m with the full train recipe and keep the best "
                               "by that validation accuracy (multi-fidelity: many short trainings, a few full); 0: "
                               "none", NON_NEGATIVE),
+        "rank_scope": Key("last", str, "the labels the ranking's candidates vary: last (the last part's, the "
+                          "earlier parts' pinned; all scored on its supernet) or all (every part's, each drawn from "
+                          "the alpha of the part that searched it; ordered by P(arch | alpha), scored where the last "
+                          "supernet holds them)", _one_of(("last", "all"))),
         "rank_temperature": Key(1.0, float, "the ranking draws from alpha's probabilities to the power 1 / T: T > 1 "
                                 "spreads the candidates over a concentrated alpha (large T: nearly uniform)",
                                 POSITIVE),
