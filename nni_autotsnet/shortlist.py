@@ -4,19 +4,23 @@ A supernet finds the top tenth of a space reliably but not its single best archi
 al., "How does supernet help in NAS"), and NNI's users ask for a ranking, not only the most likely
 architecture (microsoft/nni#4795). At the end of a search:
 
-* :func:`rank_search` draws ``search.rank_candidates`` distinct architectures from the last part's
-  alpha (inside the cost window when there is one), scores each on the part's supernet (inherited
-  weights, batch norm recalibrated, validation split) and writes the search directory's
-  ``ranking.csv``, best first;
-* :func:`run_shortlist` trains the top ``search.shortlist`` rows from scratch (the train recipe,
-  ``search.shortlist_epochs`` epochs), fills their ``scratch_acc`` (validation accuracy, the
-  selection criterion) and returns the one with the best, which becomes the search's ``arch.json``.
+* :func:`rank_search` draws ``search.rank_candidates`` distinct architectures from alpha (inside the
+  cost window when there is one; ``search.rank_scope``: the last part's labels, or every part's from
+  its own alpha; ``search.rank_temperature`` flattens alpha), scores each the last part's supernet
+  holds (inherited weights, batch norm recalibrated, validation split) and writes the search
+  directory's ``ranking.csv``, best first;
+* :func:`run_shortlist` trains the top ``search.shortlist`` rows from scratch (the train recipe at
+  ``search.shortlist_epochs`` with ``search.shortlist_train``), fills their ``scratch_acc``
+  (validation accuracy, the selection criterion), trains the best ``search.shortlist_full`` of them
+  again with the full recipe (``full_acc``) and returns the winner, which becomes the search's
+  ``arch.json``. Short trainings from scratch ranked the search-quality study's 16 architectures at
+  tau 0.48 where no supernet passed 0.27 (docs/results/search-quality.md), hence the two fidelities.
 
 ``ranking.csv`` is a ranking table (:mod:`nni_autotsnet.ranking`: ``arch``, ``gflops``,
 ``inherited_acc``, ``scratch_acc``) with the columns ``rank``, ``params``, ``probability``
-(P(arch | alpha)), ``latency_ms`` (predicted, with a latency table) and ``arch_json`` (the full
-architecture), so ``python -m nni_autotsnet.report`` reads it and ``export --rank R`` exports row R.
-GFLOPs are multiply-adds per view.
+(P(arch | alpha)), ``latency_ms`` (predicted, with a latency table), ``full_acc`` and ``arch_json``
+(the full architecture), so ``python -m nni_autotsnet.report`` reads it and ``export --rank R``
+exports row R. GFLOPs are multiply-adds per view.
 """
 
 from __future__ import annotations
