@@ -9,10 +9,8 @@ the plumbing: what runs, what is written, what a second run recomputes (nothing)
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import io
 import json
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -20,6 +18,8 @@ import pytest
 import torch
 
 from nni_autotsnet.ranking import RANKING_COLUMNS, read_ranking_table
+
+from toys import load_script
 
 pytestmark = pytest.mark.slow  # over ~10 s on 2 cores: pytest -m "not slow" leaves it out
 
@@ -30,21 +30,13 @@ QUICK = ["search.num_samples=2", "search.rank_candidates=3", "search.epochs={spa
 RESULT_FILES = ("result.json", "metrics.json", "model.pt", "supernet.pt", "random.csv", "ranking.csv", "arch.json")
 
 
-def _load_script():
-    spec = importlib.util.spec_from_file_location("compare_tiny", ROOT / "benchmarks" / "compare_tiny.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
 def _mtimes(out: Path) -> dict[str, int]:
     return {str(p.relative_to(out)): p.stat().st_mtime_ns for p in out.rglob("*") if p.name in RESULT_FILES}
 
 
 @pytest.fixture(scope="module")
 def compare(tmp_path_factory, small_bench):
-    script = _load_script()
+    script = load_script("compare_tiny")
     bench = small_bench
     out = tmp_path_factory.mktemp("compare") / "out"
     argv = ["--config", str(ROOT / "experiments" / "random_tiny.yaml"), "--search-seeds", "0", "--train-seeds", "0,1",

@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 
 from nni_autotsnet.data import VideoReader, read_labels_file, read_video_list
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _generalise():
-    spec = importlib.util.spec_from_file_location("generalise", ROOT / "benchmarks" / "generalise.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from toys import load_script
 
 
 def test_the_generated_kinetics_list_reads_back_with_its_labels_and_decodes(tmp_path):
-    g = _generalise()
+    g = load_script("generalise")
     lists = g.build_dataset(tmp_path, {"train": 2}, seed=3, log=lambda *_: None)
     text = lists["train"].read_text()
     assert lists["train"].name == "train.csv" and text.startswith("label,youtube_id,time_start,time_end,split\n")
@@ -43,7 +35,7 @@ def test_arch_options_take_x3d_a_search_folder_or_a_file_and_name_a_bad_one(tmp_
     from nni_autotsnet.search_space import ArchError, load_arch, save_arch, x3d_like_arch
     from nni_autotsnet.search_space.arch import arch_digest
 
-    g = _generalise()
+    g = load_script("generalise")
     args = g._parser().parse_args(["--arch", "x3d", "--arch", str(tmp_path / "search"), "--seeds", "0,2",
                                    "train.ema_decay=0.995"])
     assert args.arch == ["x3d", str(tmp_path / "search")] and args.seeds == [0, 2]
@@ -68,7 +60,7 @@ def test_the_fast_family_differs_from_steady_only_every_other_stride_and_a_spars
     from nni_autotsnet.data import write_video
     from nni_autotsnet.data.clip_sampling import clip_times
 
-    g = _generalise()
+    g = load_script("generalise")
     stride = 4
     assert g.FAMILIES["fast"][0] == "steady" and len(set(g.FAMILIES["fast"])) == 5
     for seed in range(3):

@@ -9,27 +9,18 @@ at this size; the tests check what runs, what is written and that a second run r
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import io
 import shutil
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from toys import load_script
+
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
 CONFIG = "experiments/random_tiny32.yaml"
-
-
-def _script(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +35,7 @@ def quick(small_bench):
 @pytest.fixture(scope="module")
 def truth(quick, tmp_path_factory):
     out = tmp_path_factory.mktemp("truth")
-    assert _script("ground_truth").main(["--config", CONFIG, "--out", str(out), "--archs", "3", "--x3d",
+    assert load_script("ground_truth").main(["--config", CONFIG, "--out", str(out), "--archs", "3", "--x3d",
                                          "--train-seeds", "0,1", *quick]) == 0
     return out
 
@@ -65,7 +56,7 @@ def test_ground_truth_trains_every_architecture_with_every_seed(truth, quick):
     assert {"seed_tau", "seed_tau_low", "seed_tau_high", "max_seed_std_points"} <= set(figures)
     before = _mtimes(truth)
     with contextlib.redirect_stdout(io.StringIO()):
-        assert _script("ground_truth").main(["--config", CONFIG, "--out", str(truth), "--archs", "3", "--x3d",
+        assert load_script("ground_truth").main(["--config", CONFIG, "--out", str(truth), "--archs", "3", "--x3d",
                                              "--train-seeds", "0,1", *quick]) == 0
     assert _mtimes(truth) == before  # nothing retrained or re-evaluated
 
@@ -74,7 +65,7 @@ def test_the_lanes_split_the_units(quick, tmp_path):
     # lane 1 of 2 of one seed x 2 architectures trains only the second; no summary until both lanes are done
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        _script("ground_truth").main(["--config", CONFIG, "--out", str(tmp_path), "--archs", "2",
+        load_script("ground_truth").main(["--config", CONFIG, "--out", str(tmp_path), "--archs", "2",
                                       "--train-seeds", "0", "--lane", "1/2", *quick])
     assert len(list((tmp_path / "runs").glob("*/seed0/result.json"))) == 1 and not (tmp_path / "archs.csv").exists()
     assert "1 of 2 units left" in out.getvalue()
@@ -85,7 +76,7 @@ def test_supernet_modes_are_ranked_against_the_seed_means(truth, quick, tmp_path
     shutil.copytree(truth / "archs", summary / "archs")
     for name in ("archs.csv", "figures.csv"):
         shutil.copy(truth / name, summary / name)
-    assert _script("supernet_ranking").main(["--config", CONFIG, "--truth", str(summary), "--out", str(tmp_path),
+    assert load_script("supernet_ranking").main(["--config", CONFIG, "--truth", str(summary), "--out", str(tmp_path),
                                              "--modes", "uniform,sandwich-distill", "--epochs", "1",
                                              "--calibration-batches", "1", "--score-on", "val", "--score-on", "test",
                                              *quick]) == 0
@@ -103,7 +94,7 @@ def test_the_comparison_uses_the_ground_truth_as_random_search(truth, quick, tmp
     args = ["--config", CONFIG, "--truth", str(truth), "--out", str(tmp_path), "--search-seeds", "0",
             "--train-seeds", "0,1", *quick, "search.parts=[all]", "search.epochs={all: 1}", "search.shortlist=1",
             "search.shortlist_epochs=1"]
-    assert _script("compare_search").main(args) == 0
+    assert load_script("compare_search").main(args) == 0
     table = pd.read_csv(tmp_path / "compare.csv")
     assert table["model"].iloc[0] == "searched, search seed 0" and table["n"].iloc[0] == 2
     assert "random, selected by validation accuracy" in set(table["model"])
@@ -120,13 +111,13 @@ def test_the_comparison_uses_the_ground_truth_as_random_search(truth, quick, tmp
     assert figures["random_minutes_from_ground_truth"] == 1.0
     before = _mtimes(tmp_path)
     with contextlib.redirect_stdout(io.StringIO()):
-        assert _script("compare_search").main(args) == 0
+        assert load_script("compare_search").main(args) == 0
     assert _mtimes(tmp_path) == before
     # a summary copied without its runs, from before archs.csv had the minutes: this comparison's own trainings
     bare = tmp_path / "bare"
     bare.mkdir()
     pd.read_csv(truth / "archs.csv").drop(columns="train_minutes").to_csv(bare / "archs.csv", index=False)
-    module = _script("compare_search")
+    module = load_script("compare_search")
     c = module.SearchComparison(CONFIG, quick, tmp_path, bare, [0], [0, 1])
     _, random, seeds = c.truth_tables()
     minutes, source = c.random_minutes(random, seeds[0])

@@ -6,8 +6,11 @@ sums over every architecture. Fixtures shared by several test modules are in ``c
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import json
+import sys
+from pathlib import Path
 
 import nni
 import torch
@@ -22,7 +25,20 @@ from nni_autotsnet.latency.units import preset_units
 from nni_autotsnet.strategies import Parsec
 
 __all__ = ['Zero', 'ToySpace', 'BetterCandidateSpace', 'toy_flops', 'enumerate_space', 'toy_data',
-           'make_evaluator', 'num_classes_of', 'supernet_and_params', 'tiny_evaluator']
+           'make_evaluator', 'num_classes_of', 'supernet_and_params', 'tiny_evaluator', 'synthetic_table',
+           'load_script', 'ROOT']
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_script(name: str):
+    """``benchmarks/<name>.py`` as a module (the scripts are not a package); registered in ``sys.modules``
+    under ``name``, where the dataclasses of a script look their module up."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 class Zero(nn.Module):
