@@ -224,12 +224,12 @@ class SearchComparison:
         self._plot(table, figures, curve)
         text = "\n".join([f"# Searched against random search ({self.protocol} test views)", "",
                           f"Compute of a random training: {source}.", "",
-                          to_markdown(table.round(4)), "",
-                          to_markdown(pd.DataFrame(list(figures.items()), columns=["figure", "value"]).round(4)), "",
+                          to_markdown(table), "",
+                          to_markdown(pd.DataFrame(list(figures.items()), columns=["figure", "value"])), "",
                           "Each search's ranking (`ranking.csv`: the distinct in-window candidates drawn from its alpha; "
                           "scratch_acc: the shortlist training's validation accuracy; full_acc, where "
                           "search.shortlist_full is set: the full recipe's):", "",
-                          to_markdown(shortlists.round(4)), ""])
+                          to_markdown(shortlists), ""])
         (self.out / "compare.md").write_text(text)
         return text
 
