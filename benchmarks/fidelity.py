@@ -23,6 +23,9 @@ minutes of one training; and the *short-then-full* random search: train all N ca
 keep the best by validation, train it once in full. Its expected test accuracy (over random
 orders of the candidates, :func:`nni_autotsnet.anytime.anytime_curve`) is put against the plain
 random curve at the same compute (``--compare``'s ``random_search_min``, 16 full trainings).
+With ``--full-top M`` (repeatable) it also writes ``shortlist_full.md`` / ``.csv``: the same search
+keeping the best M short runs and training each in full (the truth's seed-0 training), then picking
+by their full validation: what ``search.shortlist_full: M`` does, simulated on random candidates.
 GFLOPs play no part here; test accuracy is top-1 over the truth's test views.
 """
 
@@ -33,13 +36,14 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import pandas as pd
 
 from nni_autotsnet.anytime import anytime_curve, curve_at
 from nni_autotsnet.ranking import precision_at_k, tau_interval
 from nni_autotsnet.results import to_markdown
 
-__all__ = ["fidelity_rows", "main"]
+__all__ = ["fidelity_rows", "full_top_rows", "main"]
 
 
 def _read(folder: Path) -> pd.DataFrame:
@@ -87,6 +91,44 @@ def fidelity_rows(truth: pd.DataFrame, shorts: dict[str, pd.DataFrame], random_m
     return pd.DataFrame(rows)
 
 
+def _top_then_full(short_val: np.ndarray, full_val: np.ndarray, test: np.ndarray, m: int, orders: int = 2000,
+                   seed: int = 0) -> np.ndarray:
+    """Per random order of the candidates: the best ``m`` by short validation (ties: the one trained first), the
+    best of those by full validation (ties likewise); the test accuracy of that pick."""
+    rng = np.random.default_rng(seed)
+    picks = np.empty(orders)
+    for i in range(orders):
+        order = rng.permutation(len(test))
+        top = order[np.argsort(-short_val[order], kind="stable")[:m]]  # already in training order among ties
+        picks[i] = test[top[np.argmax(full_val[top])]]
+    return picks
+
+
+def full_top_rows(truth: pd.DataFrame, shorts: dict[str, pd.DataFrame], random_minutes: float,
+                  tops: Sequence[int]) -> pd.DataFrame:
+    """One row per (fidelity, M): all N trained short, the best M again in full, the best of those by validation."""
+    n_arch = len(truth)
+    full_minutes = random_minutes / n_arch
+    means, full_val = truth["mean"].to_numpy(float), truth["val_s0"].to_numpy(float)
+    plain, plain_picks = anytime_curve(full_val, means, [full_minutes] * n_arch)
+    rows = []
+    for label, short in shorts.items():
+        short_val = short.loc[truth.index, "val_s0"].to_numpy(float)
+        minutes = float(short["train_minutes"].mean())
+        for m in tops:
+            if not 1 <= m <= n_arch:
+                raise SystemExit(f"fidelity: --full-top {m}: expected 1..{n_arch} (the number of architectures)")
+            picks = _top_then_full(short_val, full_val, means, m)
+            spent = n_arch * minutes + m * full_minutes
+            n = curve_at(plain, spent)
+            rows.append({"epochs": label, "best M in full": m, "test mean": float(picks.mean()),
+                         "share of orders picking the best": float((picks == means.max()).mean()),
+                         "compute (min)": spent, "compute / random search": spent / random_minutes,
+                         "random curve at that compute": float(plain["mean"].iloc[n - 1]),
+                         "share of random orders at least as good": float((plain_picks[:, n - 1] >= picks.mean()).mean())})
+    return pd.DataFrame(rows)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--truth", type=Path, required=True, help="benchmarks/ground_truth.py's full output")
@@ -94,6 +136,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="benchmarks/compare_search.py's output (its figures.csv's random_search_min)")
     parser.add_argument("--short", action="append", required=True, metavar="EPOCHS=DIR",
                         help="a ground_truth.py output of short trainings (repeatable)")
+    parser.add_argument("--full-top", action="append", type=int, default=[], metavar="M",
+                        help="also simulate training the best M short runs in full (repeatable)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     shorts = {}
@@ -113,6 +157,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "# Short trainings as a ranking (benchmarks/fidelity.py)\n\n" + text + "\n\nIntervals: bootstrap over the "
         f"architectures, 95%. Random search: {len(truth)} full trainings, {random_minutes:.1f} min.\n")
     print(text)
+    if args.full_top:
+        tops = full_top_rows(truth, shorts, random_minutes, args.full_top)
+        tops.to_csv(args.out / "shortlist_full.csv", index=False)
+        (args.out / "shortlist_full.md").write_text(
+            "# Short trainings, then the best M in full (benchmarks/fidelity.py --full-top)\n\n" + to_markdown(tops)
+            + f"\n\nOver 2,000 random orders of the {len(truth)} candidates (ties go to the one trained first); "
+            f"test mean: the 3-seed test top-1 (%) of the pick. Random search: {random_minutes:.1f} min.\n")
+        print(to_markdown(tops))
     return 0
 
 

@@ -53,3 +53,19 @@ def test_short_trainings_must_cover_the_truth(fidelity):
         fidelity.fidelity_rows(truth, {"10": partial}, random_minutes=80.0)
     with pytest.raises(SystemExit, match="no train_minutes"):
         fidelity.fidelity_rows(truth, {"10": _short(truth, 1.0, 1.0).drop(columns="train_minutes")}, random_minutes=80.0)
+
+
+def test_the_best_m_short_runs_trained_in_full_recover_a_pick_the_short_order_missed(fidelity):
+    truth = _truth()
+    truth["val_s0"] = truth["mean"]  # here the full validation selects perfectly
+    short_val = truth["mean"].to_numpy().copy()
+    best, second = np.argsort(short_val)[-1], np.argsort(short_val)[-2]
+    short_val[[best, second]] = short_val[[second, best]]  # the short runs put the best architecture second
+    rows = fidelity.full_top_rows(truth, {"10": _short(truth, short_val, 1.0)}, random_minutes=80.0, tops=[1, 2])
+    one, two = rows.iloc[0], rows.iloc[1]
+    assert one["test mean"] == pytest.approx(truth["mean"].iloc[second])
+    assert one["share of orders picking the best"] == 0.0
+    assert two["test mean"] == pytest.approx(truth["mean"].max()) and two["share of orders picking the best"] == 1.0
+    assert (one["compute (min)"], two["compute (min)"]) == pytest.approx((8 + 10.0, 8 + 20.0))
+    with pytest.raises(SystemExit, match="--full-top 9"):
+        fidelity.full_top_rows(truth, {"10": _short(truth, short_val, 1.0)}, random_minutes=80.0, tops=[9])
