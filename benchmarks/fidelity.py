@@ -94,7 +94,7 @@ def fidelity_rows(truth: pd.DataFrame, shorts: dict[str, pd.DataFrame], random_m
 def _top_then_full(short_val: np.ndarray, full_val: np.ndarray, test: np.ndarray, m: int, orders: int = 2000,
                    seed: int = 0) -> np.ndarray:
     """Per random order of the candidates: the best ``m`` by short validation (ties: the one trained first), the
-    best of those by full validation (ties likewise); the test accuracy of that pick."""
+    best of those by full validation (ties: the better short run); the test accuracy of that pick."""
     rng = np.random.default_rng(seed)
     picks = np.empty(orders)
     for i in range(orders):
