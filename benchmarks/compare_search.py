@@ -9,7 +9,9 @@ every train seed, and the X3D-like baseline. A random search would train each on
 best by validation accuracy, so the selected random architecture is the one with the best
 seed-0 validation accuracy, judged by its test accuracy over the seeds; random search's compute
 is the 16 seed-0 trainings. Here, per search seed, the config's search (``search.seed``; its
-shortlist trainings included) and its architecture trained from scratch with every train seed.
+shortlist trainings included) and its architecture trained from scratch with every train seed
+(with ``search.shortlist_full``, the shortlist's full training of the winner is that of the train
+seed it ran with, same keys and seed: it is copied, not trained again).
 
 Output, in ``--out``: ``searches/seed{S}/``, ``train/searched-s{S}-seed{T}/`` (each with
 ``eval_<protocol>/``), ``compare.md`` / ``compare.csv`` (the table), ``figures.csv``, ``anytime.csv``
@@ -26,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shutil
 import sys
 import warnings
 from pathlib import Path
@@ -88,10 +91,28 @@ class SearchComparison:
 
         run = self.train_dir(s, t)
         if not (run / RESULT_FILE).is_file():
-            arch, preset, parts = load_arch(self.search_dir(s) / ARCH_FILE)
-            train(load_config(self.config_path, [*self.overrides, f"train.seed={t}"]), arch, preset, parts, run,
-                  label=f"searched-s{s}", resume=(run / CHECKPOINT_FILE).is_file())
+            config = load_config(self.config_path, [*self.overrides, f"train.seed={t}"])
+            full = self._shortlist_full_run(s, config)
+            if full is not None:  # the search trained this very run already (search.shortlist_full)
+                shutil.copytree(full, run, dirs_exist_ok=True)
+            else:
+                arch, preset, parts = load_arch(self.search_dir(s) / ARCH_FILE)
+                train(config, arch, preset, parts, run, label=f"searched-s{s}",
+                      resume=(run / CHECKPOINT_FILE).is_file())
         evaluate(run / MODEL_FILE, views=self.protocol, out=self.eval_file(run).parent)
+
+    def _shortlist_full_run(self, s: int, config) -> Path | None:
+        """The winner's full-recipe training from the search's shortlist when it is this training (same
+        preset, data, train and trainer keys, so the same seed): a folder to copy instead of training again."""
+        from nni_autotsnet.shortlist import FULL_DIR, SHORTLIST_DIR
+
+        full = self.search_dir(s) / SHORTLIST_DIR / FULL_DIR / self._digest(s)
+        if not (full / RESULT_FILE).is_file() or not (full / MODEL_FILE).is_file():
+            return None
+        searched = load_config(self.config_path, [*self.overrides, f"search.seed={s}"])
+        same = config.preset == searched.preset and all(config.raw[k] == searched.raw[k]
+                                                        for k in ("data", "train", "trainer"))
+        return full if same else None
 
     # the table ---------------------------------------------------------------------------------
     def search_minutes(self, s: int) -> float:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import shutil
 from pathlib import Path
 
@@ -122,3 +123,17 @@ def test_the_comparison_uses_the_ground_truth_as_random_search(truth, quick, tmp
     _, random, seeds = c.truth_tables()
     minutes, source = c.random_minutes(random, seeds[0])
     assert source.startswith("this comparison") and len(minutes) == 3 and len(set(minutes)) == 1 and minutes[0] > 0
+
+
+def test_the_shortlists_full_training_of_the_winner_is_its_train_seed_0(truth, quick, tmp_path):
+    args = ["--config", CONFIG, "--truth", str(truth), "--out", str(tmp_path), "--search-seeds", "0",
+            "--train-seeds", "0,1", *quick, "search.parts=[all]", "search.epochs={all: 1}", "search.shortlist=2",
+            "search.shortlist_epochs=1", "search.shortlist_full=1"]
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert load_script("compare_search").main(args) == 0
+    (winner,) = (tmp_path / "searches" / "seed0" / "shortlist" / "full").iterdir()
+    seed0, seed1 = (tmp_path / "train" / f"searched-s0-seed{t}" for t in (0, 1))
+    assert (seed0 / "model.pt").read_bytes() == (winner / "model.pt").read_bytes()  # copied, the same run
+    assert json.loads((seed0 / "result.json").read_text())["label"].startswith("full-")
+    assert json.loads((seed1 / "result.json").read_text())["label"] == "searched-s0"  # another seed: trained
+    assert any(seed0.glob("eval_*/metrics.json"))  # and evaluated as the others are
