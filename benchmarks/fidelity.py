@@ -54,6 +54,30 @@ def _read(folder: Path) -> pd.DataFrame:
     return table[table["arch"] != "x3d"].set_index("arch")  # the random search's draws only
 
 
+def _short_run(truth: pd.DataFrame, label: str, short: pd.DataFrame) -> tuple[list[float], float]:
+    """A short ``archs.csv``'s validation accuracies in the truth's order and its mean minutes a training."""
+    missing = sorted(set(truth.index) - set(short.index))
+    if missing:
+        raise SystemExit(f"fidelity: the {label}-epoch trainings lack {len(missing)} architectures: {missing[:3]}")
+    if "train_minutes" not in short.columns:
+        raise SystemExit(f"fidelity: the {label}-epoch archs.csv has no train_minutes (rerun ground_truth.py --summary)")
+    return [float(v) for v in short.loc[truth.index, "val_s0"]], float(short["train_minutes"].mean())
+
+
+def _random_search(truth: pd.DataFrame, random_minutes: float) -> tuple[pd.DataFrame, np.ndarray]:
+    """Plain random search's anytime curve over the truth's full trainings (seed 0 selects)."""
+    return anytime_curve(truth["val_s0"], truth["mean"], [random_minutes / len(truth)] * len(truth))
+
+
+def _against_random(plain: tuple[pd.DataFrame, np.ndarray], spent: float, mean: float, random_minutes: float) -> dict:
+    """A search that spent ``spent`` minutes for a pick testing ``mean``, against plain random search at that compute."""
+    curve, picks = plain
+    n = curve_at(curve, spent)
+    return {"compute (min)": spent, "compute / random search": spent / random_minutes,
+            "random curve at that compute": float(curve["mean"].iloc[n - 1]),
+            "share of random orders at least as good": float((picks[:, n - 1] >= mean).mean())}
+
+
 def fidelity_rows(truth: pd.DataFrame, shorts: dict[str, pd.DataFrame], random_minutes: float) -> pd.DataFrame:
     """One row per fidelity: the ranking figures and the short-then-full search against the random curve.
 
@@ -64,30 +88,21 @@ def fidelity_rows(truth: pd.DataFrame, shorts: dict[str, pd.DataFrame], random_m
     full_minutes = random_minutes / len(truth)
     others = [c for c in truth.columns if c.startswith("top1_s") and c != "top1_s0"]
     means, held_out = truth["mean"].tolist(), truth[others].mean(axis=1).tolist()
-    plain, plain_picks = anytime_curve(truth["val_s0"], truth["mean"], [full_minutes] * len(truth))
+    plain = _random_search(truth, random_minutes)
     rows = []
     for label, short in {"full": None, **shorts}.items():
         if short is None:
-            val, minutes, extra = truth["val_s0"], full_minutes, 0.0
+            val, minutes, extra = [float(v) for v in truth["val_s0"]], full_minutes, 0.0
         else:
-            missing = sorted(set(truth.index) - set(short.index))
-            if missing:
-                raise SystemExit(f"fidelity: the {label}-epoch trainings lack {len(missing)} architectures: {missing[:3]}")
-            if "train_minutes" not in short.columns:
-                raise SystemExit(f"fidelity: the {label}-epoch archs.csv has no train_minutes (rerun ground_truth.py --summary)")
-            val, minutes, extra = short.loc[truth.index, "val_s0"], float(short["train_minutes"].mean()), full_minutes
-        val = [float(v) for v in val]  # by position, in the truth's order
+            (val, minutes), extra = _short_run(truth, label, short), full_minutes
         tau, tau_held = tau_interval(val, means), tau_interval(val, held_out)
         curve, picks = anytime_curve(val, means, [minutes] * len(truth))
         spent = float(curve["minutes"].iloc[-1]) + extra  # all N short, then the pick once in full
-        n = curve_at(plain, spent)
+        pick = float(picks[:, -1].mean())
         rows.append({"epochs": label, "minutes per training": minutes,
                      "tau vs 3-seed means": str(tau), "tau vs seeds 1-2": str(tau_held),
-                     "precision@3": precision_at_k(val, means),
-                     "pick of all N: test mean": float(picks[:, -1].mean()),
-                     "compute (min)": spent, "compute / random search": spent / random_minutes,
-                     "random curve at that compute": float(plain["mean"].iloc[n - 1]),
-                     "share of random orders at least as good": float((plain_picks[:, n - 1] >= picks[:, -1].mean()).mean())})
+                     "precision@3": precision_at_k(val, means), "pick of all N: test mean": pick,
+                     **_against_random(plain, spent, pick, random_minutes)})
     return pd.DataFrame(rows)
 
 
@@ -108,24 +123,21 @@ def full_top_rows(truth: pd.DataFrame, shorts: dict[str, pd.DataFrame], random_m
                   tops: Sequence[int]) -> pd.DataFrame:
     """One row per (fidelity, M): all N trained short, the best M again in full, the best of those by validation."""
     n_arch = len(truth)
+    bad = [m for m in tops if not 1 <= m <= n_arch]
+    if bad:
+        raise SystemExit(f"fidelity: --full-top {bad[0]}: expected 1..{n_arch} (the number of architectures)")
     full_minutes = random_minutes / n_arch
     means, full_val = truth["mean"].to_numpy(float), truth["val_s0"].to_numpy(float)
-    plain, plain_picks = anytime_curve(full_val, means, [full_minutes] * n_arch)
+    plain = _random_search(truth, random_minutes)
     rows = []
     for label, short in shorts.items():
-        short_val = short.loc[truth.index, "val_s0"].to_numpy(float)
-        minutes = float(short["train_minutes"].mean())
+        short_val, minutes = _short_run(truth, label, short)
         for m in tops:
-            if not 1 <= m <= n_arch:
-                raise SystemExit(f"fidelity: --full-top {m}: expected 1..{n_arch} (the number of architectures)")
-            picks = _top_then_full(short_val, full_val, means, m)
+            picks = _top_then_full(np.asarray(short_val), full_val, means, m)
             spent = n_arch * minutes + m * full_minutes
-            n = curve_at(plain, spent)
             rows.append({"epochs": label, "best M in full": m, "test mean": float(picks.mean()),
                          "share of orders picking the best": float((picks == means.max()).mean()),
-                         "compute (min)": spent, "compute / random search": spent / random_minutes,
-                         "random curve at that compute": float(plain["mean"].iloc[n - 1]),
-                         "share of random orders at least as good": float((plain_picks[:, n - 1] >= picks.mean()).mean())})
+                         **_against_random(plain, spent, float(picks.mean()), random_minutes)})
     return pd.DataFrame(rows)
 
 
